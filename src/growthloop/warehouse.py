@@ -1,0 +1,115 @@
+"""Opening the embedded DuckDB warehouse, its tables and migrations.
+
+The warehouse is one DuckDB file. Canonical tables are created from
+``growthloop.schema``; ``quarantine`` keeps rejected rows and ``loads`` records
+every file ingested. ``schema_version`` holds the number of the last migration
+applied, so an older file is upgraded in place and a newer one is refused.
+
+Queries go through Ibis (``ibis_backend``) so the same expressions run on Spark
+or a cloud warehouse; DuckDB-specific SQL is kept to loading files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from growthloop.errors import WarehouseError
+from growthloop.schema import TABLES, Table
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "connect",
+    "create_table_sql",
+    "ibis_backend",
+    "migrate",
+    "transaction",
+]
+
+
+def create_table_sql(t: Table, name: str | None = None, *, temp: bool = False) -> str:
+    """``CREATE TABLE`` for a canonical table (no constraints: keys are enforced by ingest)."""
+    cols = ", ".join(f'"{c.name}" {c.sql_type}' for c in t.columns)
+    return f'CREATE {"TEMP " if temp else ""}TABLE IF NOT EXISTS "{name or t.name}" ({cols})'
+
+
+def _v1(con: duckdb.DuckDBPyConnection) -> None:
+    for t in TABLES.values():
+        con.execute(create_table_sql(t))
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS quarantine (
+            table_name VARCHAR, file VARCHAR, row_number BIGINT, reason VARCHAR,
+            record VARCHAR, person_ids VARCHAR[], loaded_at TIMESTAMP)"""
+    )
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS loads (
+            load_id VARCHAR, table_name VARCHAR, file VARCHAR, file_sha256 VARCHAR,
+            rows_read BIGINT, rows_loaded BIGINT, rows_duplicate BIGINT,
+            rows_quarantined BIGINT, loaded_at TIMESTAMP)"""
+    )
+
+
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply pending migrations in one transaction; return the schema version."""
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    current = row[0] or 0 if row else 0
+    if current > SCHEMA_VERSION:
+        raise WarehouseError(
+            f"warehouse schema version {current} is newer than this growthloop "
+            f"({SCHEMA_VERSION}); upgrade growthloop"
+        )
+    if current < SCHEMA_VERSION:
+        with transaction(con):
+            for step in MIGRATIONS[current:]:
+                step(con)
+            con.execute("DELETE FROM schema_version")
+            con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+    return SCHEMA_VERSION
+
+
+def _configure(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
+
+
+def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (and, unless read-only, create and migrate) the warehouse at ``path``."""
+    path = Path(path)
+    if read_only and not path.exists():
+        raise WarehouseError(f"{path}: no warehouse here; load data with `growthloop ingest`")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as e:
+        raise WarehouseError(f"{path}: cannot open the warehouse: {e}") from None
+    _configure(con)
+    if not read_only:
+        migrate(con)
+    return con
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Run a block atomically: commit if it finishes, roll back on any exception (Ctrl-C too)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def ibis_backend(con: duckdb.DuckDBPyConnection):  # -> ibis.backends.duckdb.Backend
+    """An Ibis backend over an open DuckDB connection (the connection is passed, never global)."""
+    import ibis
+
+    return ibis.duckdb.from_connection(con)
