@@ -144,7 +144,7 @@ def ingest_file(
 ) -> LoadResult:
     """Load ``path`` into ``table_name`` atomically; see the module docstring."""
     t = get_table(table_name)
-    path = Path(path)
+    path = Path(path).absolute()
     step = on_step or (lambda _name: None)
     result = LoadResult(t.name, str(path))
     staged = stage_file(con, path, t)

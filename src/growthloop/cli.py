@@ -1,0 +1,344 @@
+"""The ``growthloop`` command: thin wrappers that parse, call the library and print.
+
+Convention: results go to stdout; with ``--json`` exactly one JSON document does.
+Progress and messages go to stderr. Errors exit 1 with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table as RichTable
+
+from growthloop.config import DEFAULT_TOML, Config, load_config
+from growthloop.errors import GrowthloopError, InputError
+from growthloop.schema import TABLES, data_model_markdown
+
+app = typer.Typer(
+    name="growthloop",
+    help="Growth engine for cross-border e-commerce: ingest, KPIs, value, attribution.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", help="Project file.", show_default=True)
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    return typer.Exit(1)
+
+
+def command(*names: str, **kw: Any) -> Callable[[F], F]:
+    """Register a command whose library errors become a one-line message and exit 1."""
+
+    def deco(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except GrowthloopError as e:
+                first, *rest = str(e).splitlines() or ["failed"]
+                extra = f" (+{len(rest)} more: {'; '.join(rest)})" if rest else ""
+                raise _fail(first + extra) from None
+            except KeyboardInterrupt:
+                raise _fail("interrupted; nothing half-written was kept") from None
+
+        app.command(*names, **kw)(wrapper)
+        return fn
+
+    return deco
+
+
+def _print_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, default=str, allow_nan=False) + "\n")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal,
+    )
+
+
+def _project(config: Path) -> tuple[Config, Path]:
+    cfg = load_config(config)
+    return cfg, cfg.warehouse_path(config.resolve().parent)
+
+
+@command(epilog="Example: growthloop init --dir myshop")
+def init(
+    directory: Annotated[Path, typer.Option("--dir", help="Where to write it.")] = Path("."),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented default growthloop.toml (markets and channels of the growth plan)."""
+    path = directory / "growthloop.toml"
+    if path.exists() and not force:
+        raise InputError(f"{path} already exists; pass --force to overwrite it")
+    directory.mkdir(parents=True, exist_ok=True)
+    path.write_text(DEFAULT_TOML, encoding="utf-8")
+    err.print(f"wrote {path}")
+
+
+def _ingest_files(cfg: Config, wh: Path, table: str, files: list[Path]) -> list[dict[str, Any]]:
+    from growthloop.ingest import ingest_file
+    from growthloop.privacy import pseudonymiser
+    from growthloop.warehouse import connect
+
+    for f in files:
+        if not f.is_file():
+            raise InputError(f"{f}: no such file")
+    pseudo = pseudonymiser(cfg)
+    con = connect(wh)
+    results = []
+    try:
+        with _progress() as bar:
+            task = bar.add_task(f"{table}", total=len(files) * 4)
+            for f in files:
+                bar.update(task, description=f"{table} ← {f.name}")
+                res = ingest_file(con, cfg, table, f, pseudo,
+                                  on_step=lambda _s: bar.advance(task))
+                results.append(res.as_dict())
+    finally:
+        con.close()
+    return results
+
+
+def _report_loads(results: list[dict[str, Any]]) -> None:
+    t = RichTable(title="Ingest")
+    for col in ("table", "file", "read", "loaded", "duplicate", "quarantined"):
+        t.add_column(col, justify="right" if col not in ("table", "file") else "left")
+    for r in results:
+        t.add_row(r["table"], r["file"], f"{r['rows_read']:,}", f"{r['rows_loaded']:,}",
+                  f"{r['rows_duplicate']:,}" + (" (file already loaded)"
+                                                if r["already_loaded"] else ""),
+                  f"{r['rows_quarantined']:,}")
+    out.print(t)
+    for r in results:
+        if r["quarantine_reasons"]:
+            out.print(f"Quarantined from {r['file']} (see table quarantine):")
+            for q in r["quarantine_reasons"]:
+                out.print(f"  {q['rows']:>8,} rows  {q['rule']}  (first at row {q['first_row']})",
+                          highlight=False)
+
+
+@command(epilog="Example: growthloop ingest orders data/orders-2025-03.csv data/orders-04.parquet")
+def ingest(
+    table: Annotated[str, typer.Argument(help=f"One of: {', '.join(TABLES)}.")],
+    files: Annotated[list[Path], typer.Argument(help="CSV, Parquet or JSON Lines files.")],
+    config: ConfigOpt = Path("growthloop.toml"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate and load files into a table; bad rows go to quarantine with their reason.
+
+    Each file loads atomically; re-loading rows already present adds nothing.
+    """
+    if table not in TABLES:
+        raise InputError(f"unknown table {table!r}; expected one of: {', '.join(TABLES)}")
+    cfg, wh = _project(config)
+    results = _ingest_files(cfg, wh, table, files)
+    if as_json:
+        _print_json({"loads": results})
+    else:
+        _report_loads(results)
+
+
+@command(epilog="Example: growthloop erase u0001234")
+def erase(
+    user_id: Annotated[str, typer.Argument(help="The person's identifier as given at ingest.")],
+    config: ConfigOpt = Path("growthloop.toml"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove one person from every table and the quarantine."""
+    from growthloop.privacy import erase as erase_person
+    from growthloop.privacy import pseudonymiser
+    from growthloop.warehouse import connect
+
+    cfg, wh = _project(config)
+    con = connect(wh)
+    try:
+        rep = erase_person(con, user_id, pseudonymiser(cfg))
+    finally:
+        con.close()
+    if as_json:
+        _print_json({"removed": rep.removed, "total": rep.total})
+        return
+    for name, n in rep.removed.items():
+        out.print(f"{name:<24} {n:>8,} rows removed")
+    out.print(f"{'total':<24} {rep.total:>8,} rows removed")
+    if rep.total == 0:
+        err.print("nothing found for that identifier (check the pseudonymisation key)")
+
+
+def _simulate(out_dir: Path, users: int, days: int, seed: int, start: date,
+              cfg: Config | None) -> dict[str, Any]:
+    from growthloop.simulate import simulate as run
+
+    with _progress() as bar:
+        task = bar.add_task("simulating", total=1.0)
+
+        def progress(stage: str, frac: float) -> None:
+            bar.update(task, description=f"simulating: {stage}", completed=frac)
+
+        return run(out_dir, config=cfg, n_users=users, days=days, seed=seed, start=start,
+                   progress=progress)
+
+
+@command(epilog="Example: growthloop simulate --users 50000 --days 365 --seed 7 --out shop/")
+def simulate(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the Parquet files.")],
+    users: Annotated[int, typer.Option(min=100, help="Users to simulate.")] = 50_000,
+    days: Annotated[int, typer.Option(min=28, max=3650, help="Days to simulate.")] = 365,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 0,
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2025-01-01",
+    config: Annotated[Path | None, typer.Option("--config", "-c",
+                                                help="Project file (default markets)."
+                                                )] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a simulated cross-border shop (every table as Parquet) and its truth.json."""
+    try:
+        first = date.fromisoformat(start)
+    except ValueError:
+        raise InputError(f"--start {start!r} is not a date; expected YYYY-MM-DD") from None
+    cfg = load_config(config) if config else None
+    t0 = time.perf_counter()
+    _simulate(out_dir, users, days, seed, first, cfg)
+    files = {p.name: p.stat().st_size for p in sorted(out_dir.iterdir()) if p.is_file()}
+    if as_json:
+        _print_json({"out": str(out_dir), "files": files,
+                     "seconds": round(time.perf_counter() - t0, 2)})
+    else:
+        out.print(f"wrote {len(files)} files to {out_dir} in {time.perf_counter() - t0:.1f} s")
+
+
+def _fmt(v: float, kind: str) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if kind == "pct":
+        return f"{v:.1%}"
+    if kind == "money":
+        return f"{v:,.0f}"
+    if kind == "money2":
+        return f"{v:,.2f}"
+    return f"{int(v):,}"
+
+
+def _summary(cfg: Config, wh: Path) -> Any:
+    from growthloop.summary import market_summary
+    from growthloop.warehouse import connect, ibis_backend
+
+    con = connect(wh, read_only=True)
+    try:
+        return market_summary(ibis_backend(con), cfg.reporting_currency)
+    finally:
+        con.close()
+
+
+def _print_summary(df: Any, currency: str) -> None:
+    t = RichTable(title=f"Headline numbers per market (money in {currency})")
+    cols = [("market", None), ("users", "int"), ("buyers", "int"), ("revenue", "money"),
+            ("conversion", "pct"), ("order_value", "money2"), ("repurchase_rate", "pct")]
+    for name, kind in cols:
+        t.add_column(name.replace("_", " "), justify="left" if kind is None else "right")
+    for _, r in df.iterrows():
+        t.add_row(*[str(r[n]) if k is None else _fmt(r[n], k) for n, k in cols],
+                  style="bold" if r["market"] == "all" else None)
+    out.print(t)
+
+
+def _records(df: Any) -> list[dict[str, Any]]:
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+            for r in df.to_dict(orient="records")]
+
+
+@command(epilog="Example: growthloop summary --json")
+def summary(config: ConfigOpt = Path("growthloop.toml"), as_json: JsonOpt = False) -> None:
+    """Users, buyers, revenue, conversion, order value and repurchase rate per market."""
+    cfg, wh = _project(config)
+    df = _summary(cfg, wh)
+    if as_json:
+        _print_json({"currency": cfg.reporting_currency, "markets": _records(df)})
+    else:
+        _print_summary(df, cfg.reporting_currency)
+
+
+@command(epilog="Example: growthloop demo --dir demo --users 50000")
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Project directory to create.")] = Path(
+        "demo"),
+    users: Annotated[int, typer.Option(min=100, help="Users to simulate.")] = 50_000,
+    days: Annotated[int, typer.Option(min=28, max=3650)] = 365,
+    seed: Annotated[int, typer.Option()] = 7,
+    as_json: JsonOpt = False,
+) -> None:
+    """Simulate a shop, ingest it into a fresh warehouse and print its headline numbers."""
+    t0 = time.perf_counter()
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "growthloop.toml"
+    if not config.exists():
+        config.write_text(DEFAULT_TOML, encoding="utf-8")
+    cfg, wh = _project(config)
+    key_env = cfg.privacy.key_env
+    if cfg.privacy.pseudonymise and not os.environ.get(key_env):
+        os.environ[key_env] = secrets.token_hex(32)
+        err.print(f"{key_env} is not set: pseudonymising the demo with a one-off random key")
+    for p in (wh, wh.with_name(wh.name + ".wal")):
+        p.unlink(missing_ok=True)
+    data = directory / "data"
+    _simulate(data, users, days, seed, date(2025, 1, 1), cfg)
+    err.print(f"simulated {users:,} users over {days} days into {data}")
+    loads = []
+    for name in TABLES:
+        loads += _ingest_files(cfg, wh, name, [data / f"{name}.parquet"])
+    n = sum(r["rows_loaded"] for r in loads)
+    err.print(f"loaded {n:,} rows into {wh}")
+    df = _summary(cfg, wh)
+    if as_json:
+        _print_json({"loads": loads, "currency": cfg.reporting_currency,
+                     "markets": _records(df), "seconds": round(time.perf_counter() - t0, 1)})
+        return
+    _print_summary(df, cfg.reporting_currency)
+    err.print(f"demo done in {time.perf_counter() - t0:.0f} s; project in {directory}")
+
+
+@command(epilog="Example: growthloop schema --markdown > docs/data-model.md")
+def schema(
+    markdown: Annotated[bool, typer.Option("--markdown", help="The full reference.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the canonical tables and their columns."""
+    if markdown:
+        sys.stdout.write(data_model_markdown())
+        return
+    if as_json:
+        _print_json({t.name: [{"name": c.name, "type": c.dtype, "required": c.required}
+                              for c in t.columns] for t in TABLES.values()})
+        return
+    for t in TABLES.values():
+        out.print(f"[bold]{t.name}[/bold]: {', '.join(t.column_names)}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

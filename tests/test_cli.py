@@ -1,0 +1,85 @@
+"""The real ``growthloop`` command in a subprocess: JSON on stdout, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import KEY, write_csv
+from test_ingest_rules import GOOD
+
+EXE = str(Path(sys.executable).with_name("growthloop"))
+
+
+def run(*args: str, cwd: Path, key: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "GROWTHLOOP_PSEUDONYM_KEY"}
+    if key:
+        env["GROWTHLOOP_PSEUDONYM_KEY"] = KEY
+    return subprocess.run([EXE, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_init_ingest_erase_summary(tmp_path):
+    assert run("init", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "growthloop.toml").exists()
+    again = run("init", cwd=tmp_path)
+    assert again.returncode == 1 and "already exists; pass --force" in again.stderr
+
+    orders = [{**GOOD["orders"], "order_id": f"o{i}", "user_id": f"u{i % 2}",
+               "currency": "USD", "market": "US", "amount": str(10 * (i + 1))} for i in range(4)]
+    orders.append({**orders[0], "order_id": "o9", "amount": "-2"})
+    write_csv(tmp_path / "orders.csv", orders)
+    write_csv(tmp_path / "users.csv", [{**GOOD["users"], "user_id": f"u{i}", "market": "US",
+                                        "country": "US"} for i in range(3)])
+    write_csv(tmp_path / "fx.csv", [GOOD["fx_rates"]])
+    r = run("ingest", "orders", "orders.csv", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)  # exactly one JSON document
+    load = doc["loads"][0]
+    assert (load["rows_read"], load["rows_loaded"], load["rows_quarantined"]) == (5, 4, 1)
+    assert load["quarantine_reasons"] == [{"rule": "amount: below 0", "rows": 1, "first_row": 5}]
+    for table, f in (("users", "users.csv"), ("fx_rates", "fx.csv")):
+        assert run("ingest", table, f, cwd=tmp_path).returncode == 0
+
+    s = json.loads(run("summary", "--json", cwd=tmp_path).stdout)
+    us = next(m for m in s["markets"] if m["market"] == "US")
+    assert (us["users"], us["buyers"], us["revenue"]) == (3, 2, 100.0)
+    assert us["repurchase_rate"] == 1.0 and us["order_value"] == 25.0
+
+    e = run("erase", "u0", "--json", cwd=tmp_path)
+    assert e.returncode == 0, e.stderr
+    removed = json.loads(e.stdout)["removed"]
+    assert (removed["users"], removed["orders"], removed["quarantine"]) == (1, 2, 1)
+    s = json.loads(run("summary", "--json", cwd=tmp_path).stdout)
+    us = next(m for m in s["markets"] if m["market"] == "US")
+    assert (us["users"], us["buyers"], us["revenue"]) == (2, 1, 60.0)
+
+
+def test_errors_exit_nonzero_with_one_line(tmp_path):
+    run("init", cwd=tmp_path)
+    cases = [
+        (("summary",), "no warehouse here"),
+        (("ingest", "order", "x.csv"), "error: unknown table 'order'; expected one of: users"),
+        (("ingest", "orders", "missing.csv"), "missing.csv: no such file"),
+        (("simulate", "--out", "o", "--start", "soon"), "--start 'soon' is not a date"),
+    ]
+    for args, message in cases:
+        r = run(*args, cwd=tmp_path)
+        assert r.returncode == 1, args
+        assert message in r.stderr and r.stderr.count("\n") == 1, r.stderr
+        assert r.stdout == ""
+    (tmp_path / "o.csv").write_text("order_id\n")
+    r = run("ingest", "orders", "o.csv", cwd=tmp_path, key=False)
+    assert r.returncode == 1 and "GROWTHLOOP_PSEUDONYM_KEY is unset" in r.stderr
+    (tmp_path / "elsewhere").mkdir()
+    r = run("summary", cwd=tmp_path / "elsewhere")
+    assert r.returncode == 1 and "run `growthloop init`" in r.stderr
+
+
+def test_help_has_examples(tmp_path):
+    for cmd in ("init", "ingest", "erase", "simulate", "summary", "demo", "schema"):
+        r = run(cmd, "--help", cwd=tmp_path)
+        assert r.returncode == 0 and "Example: growthloop " + cmd in r.stdout, cmd
