@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from growthloop.errors import ConfigError
+from growthloop.metrics.definitions import KPI
 from growthloop.schema import CURRENCIES
 
 __all__ = [
@@ -86,6 +87,7 @@ class Config(_Strict):
     markets: list[Market] = Field(min_length=1)
     channels: list[Channel] = Field(min_length=1)
     privacy: Privacy = Privacy()
+    kpis: list[KPI] = Field(default_factory=list)
 
     _cur = field_validator("reporting_currency")(classmethod(lambda cls, v: _currency(v)))
 

@@ -1,0 +1,198 @@
+"""Fact sources of the semantic layer: Ibis expressions over the canonical tables.
+
+Each source has a time column ``ts`` and the dimension columns it supports, so a
+measure is just an aggregation over one source. Sources are functions of the
+backend and the configuration; nothing here runs a query.
+
+Dimensions:
+- ``market``, ``country``, ``channel``, ``campaign``, ``device``;
+- ``customer_type``: ``new`` for activity within 30 days of the user's sign-up
+  (for orders: the user's first order), otherwise ``returning``;
+- ``cohort``: the user's sign-up month, ``YYYY-MM``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+from ibis.backends import BaseBackend
+
+from growthloop.config import Config
+from growthloop.money import to_reporting
+
+__all__ = ["NEW_USER_DAYS", "SOURCES", "Source", "source_table"]
+
+NEW_USER_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    description: str
+    dimensions: tuple[str, ...]
+    columns: tuple[str, ...]  # columns measures and filters may use
+    build: Callable[[BaseBackend, Config], ir.Table]
+
+
+def _cohort(ts: ir.TimestampValue) -> ir.StringValue:
+    return ts.strftime("%Y-%m")
+
+
+def _users(b: BaseBackend, cfg: Config) -> ir.Table:
+    u = b.table("users")
+    return u.select(
+        u.user_id, u.signup_ts, u_market=u.market, u_country=u.country,
+        u_channel=u.acquisition_channel, u_campaign=u.acquisition_campaign,
+        cohort=_cohort(u.signup_ts),
+    )
+
+
+def _with_user(t: ir.Table, users: ir.Table, ts: str) -> ir.Table:
+    j = t.left_join(users, t.user_id == users.user_id)
+    new = (j.signup_ts.notnull()
+           & (j[ts] < j.signup_ts + ibis.interval(days=NEW_USER_DAYS)))
+    return j.mutate(customer_type=ibis.ifelse(new, "new", "returning"))
+
+
+def _channel_flags(t: ir.Table, cfg: Config, col: str = "channel") -> ir.Table:
+    precise = [c.name for c in cfg.channels if c.precise]
+    organic = [c.name for c in cfg.channels if c.kind == "organic"]
+    return t.mutate(
+        precise=t[col].isin(precise).fill_null(False),
+        organic=t[col].isin(organic).fill_null(False),
+    )
+
+
+def sessions(b: BaseBackend, cfg: Config) -> ir.Table:
+    """One row per session: its first event, the touch that started it, what happened."""
+    e = b.table("events")
+    has = {k: (e.event_type == k).any() for k in (
+        "product_view", "add_to_cart", "checkout", "purchase", "content_view", "share",
+        "live_interaction")}
+    s = e.group_by(e.session_id).aggregate(
+        ts=e.event_ts.min(), user_id=e.user_id.max(), market=e.market.min(),
+        channel=e.channel.min(), campaign=e.campaign.min(), device=e.device.min(),
+        **{f"has_{k}": v for k, v in has.items()},
+    )
+    s = _with_user(s, _users(b, cfg), "ts")
+    s = s.select(
+        "session_id", "ts", "user_id", "market", "channel", "campaign", "device",
+        *[f"has_{k}" for k in has], "customer_type", "cohort",
+        country=s.u_country,
+    )
+    return _channel_flags(s, cfg)
+
+
+def events(b: BaseBackend, cfg: Config) -> ir.Table:
+    """Events with the user's country, cohort and customer type."""
+    e = b.table("events")
+    j = _with_user(e.rename(ts="event_ts"), _users(b, cfg), "ts")
+    return j.select(
+        "event_id", "ts", "user_id", "session_id", "event_type", "market", "channel",
+        "campaign", "device", "customer_type", "cohort", country=j.u_country,
+    )
+
+
+def orders(b: BaseBackend, cfg: Config) -> ir.Table:
+    """Orders not cancelled, in the reporting currency, credited to the buyer's acquisition
+    channel (last touch before sign-up) until attribution provides better."""
+    o = b.table("orders")
+    o = o.filter(o.status != "cancelled")
+    o = to_reporting(o, b.table("fx_rates"), cfg.reporting_currency)
+    first = ibis.row_number().over(group_by=o.user_id, order_by=[o.order_ts, o.order_id])
+    o = o.mutate(_nth=first)
+    j = o.left_join(_users(b, cfg), o.user_id == _users(b, cfg).user_id)
+    kept = j.status != "returned"
+    delivered = j.delivered_ts.notnull()
+    return j.select(
+        "order_id", "user_id", "market", "status", "cohort",
+        ts=j.order_ts,
+        country=j.u_country, channel=j.u_channel, campaign=j.u_campaign,
+        customer_type=ibis.ifelse(j._nth == 0, "new", "returning"),
+        revenue=ibis.ifelse(kept, j.amount_reporting, 0.0),
+        kept=kept,
+        returned=j.status == "returned",
+        delivered=delivered,
+        delivery_days=ibis.ifelse(
+            delivered, j.delivered_ts.epoch_seconds() - j.order_ts.epoch_seconds(), None
+        ) / 86400.0,
+    )
+
+
+def users(b: BaseBackend, cfg: Config) -> ir.Table:
+    """Users by sign-up time, with their first purchase and early activity."""
+    u = _users(b, cfg)
+    o = b.table("orders")
+    o = o.filter(o.status != "cancelled")
+    first = o.group_by(o.user_id).aggregate(first_order_ts=o.order_ts.min())
+    e = b.table("events")
+    j0 = e.join(u.select("user_id", "signup_ts"), e.user_id == u.user_id)
+    early = j0.filter(
+        (j0.event_ts >= j0.signup_ts + ibis.interval(days=7))
+        & (j0.event_ts < j0.signup_ts + ibis.interval(days=NEW_USER_DAYS))
+    ).select("user_id").distinct().mutate(retained=ibis.literal(True))
+    j = u.left_join(first, u.user_id == first.user_id).left_join(
+        early, u.user_id == early.user_id)
+    converted = j.first_order_ts.notnull() & (
+        j.first_order_ts < j.signup_ts + ibis.interval(days=NEW_USER_DAYS))
+    return j.select(
+        "user_id", "cohort", ts=j.signup_ts, market=j.u_market, country=j.u_country,
+        channel=j.u_channel, campaign=j.u_campaign,
+        customer_type=ibis.literal("new"),
+        converted_30d=converted, retained=j.retained.fill_null(False),
+    )
+
+
+def spend(b: BaseBackend, cfg: Config) -> ir.Table:
+    """Media spend in the reporting currency."""
+    s = b.table("ad_spend")
+    s = s.mutate(ts=s.date.cast("timestamp"))
+    s = to_reporting(s, b.table("fx_rates"), cfg.reporting_currency, amount="spend", at="ts",
+                     out="spend_reporting")
+    return s.select("ts", "market", "channel", "campaign", "impressions", "clicks",
+                    spend=s.spend_reporting)
+
+
+def surveys(b: BaseBackend, cfg: Config) -> ir.Table:
+    """NPS answers with the respondent's country and cohort."""
+    s = b.table("surveys")
+    s = s.filter(s.survey == "nps")
+    j = _with_user(s.rename(ts="response_ts"), _users(b, cfg), "ts")
+    return j.select("response_id", "ts", "user_id", "market", "score", "customer_type",
+                    "cohort", country=j.u_country,
+                    promoter=j.score >= 9, detractor=j.score <= 6,
+                    nps_point=ibis.cases((j.score >= 9, 1), (j.score <= 6, -1), else_=0))
+
+
+_DIMS_ALL = ("market", "country", "channel", "campaign", "device", "customer_type", "cohort")
+SOURCES: dict[str, Source] = {
+    s.name: s for s in (
+        Source("sessions", "one row per session (events grouped by session_id)", _DIMS_ALL,
+               ("session_id", "user_id", "precise", "organic", "has_product_view",
+                "has_add_to_cart", "has_checkout", "has_purchase", "has_content_view",
+                "has_share", "has_live_interaction"), sessions),
+        Source("events", "behaviour events", _DIMS_ALL,
+               ("event_id", "user_id", "session_id", "event_type"), events),
+        Source("orders", "orders not cancelled, money in the reporting currency",
+               ("market", "country", "channel", "campaign", "customer_type", "cohort"),
+               ("order_id", "user_id", "status", "revenue", "kept", "returned", "delivered",
+                "delivery_days"), orders),
+        Source("users", "users by sign-up time",
+               ("market", "country", "channel", "campaign", "customer_type", "cohort"),
+               ("user_id", "converted_30d", "retained"), users),
+        Source("spend", "media spend, reporting currency",
+               ("market", "channel", "campaign"), ("spend", "impressions", "clicks"), spend),
+        Source("surveys", "NPS answers",
+               ("market", "country", "customer_type", "cohort"),
+               ("response_id", "user_id", "score", "promoter", "detractor", "nps_point"),
+               surveys),
+    )
+}
+
+
+def source_table(name: str, backend: BaseBackend, cfg: Config) -> ir.Table:
+    """The Ibis table of source ``name``."""
+    return SOURCES[name].build(backend, cfg)
