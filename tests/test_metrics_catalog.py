@@ -1,0 +1,93 @@
+"""Every built-in KPI against numbers computed by hand on tests/metrics_fixture.py."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from growthloop.errors import InputError
+from growthloop.metrics import builtin_catalog, compile_kpi
+from growthloop.warehouse import ibis_backend
+from metrics_fixture import load_fixture
+
+JAN, FEB = "2025-01-01", "2025-02-01"
+NAN = float("nan")
+# KPI: {month: value}, worked out by hand from the fixture (see its tables)
+EXPECTED: dict[str, dict[str, float]] = {
+    "precise_traffic_share": {JAN: 3 / 5, FEB: 2 / 3},     # s1 s4 s5 of 5; s6 s7 of 3
+    "organic_sessions": {JAN: 2, FEB: 1},                  # s2 s3; s8
+    "organic_traffic_growth": {JAN: NAN, FEB: 1 / 2 - 1},
+    "spend": {JAN: 100 + 50 * 1.0, FEB: 60 + 30},
+    "channel_roi": {JAN: 50 / 150, FEB: (30 + 40 * 1.2) / 90},  # o2 returned, o5 cancelled
+    "cac": {JAN: 150 / 2, FEB: 90 / 1},                    # new buyers u1 u3; u4
+    "add_to_cart_rate": {JAN: 2 / 5, FEB: 1 / 3},
+    "payment_conversion_rate": {JAN: 1 / 5, FEB: 2 / 3},
+    "average_order_value": {JAN: 50 / 1, FEB: 78 / 2},
+    "aov_growth": {JAN: NAN, FEB: 39 / 50 - 1},
+    "new_user_conversion": {JAN: 2 / 3, FEB: 1 / 1},       # u1 u3 buy within 30 d; u2 cancels
+    "repurchase_rate": {JAN: 0 / 2, FEB: 1 / 2},           # u1 buys again in Feb
+    "active_users": {JAN: 3, FEB: 3},                      # anonymous a9 is not a user
+    "mau_share": {JAN: 3 / 3, FEB: 3 / 4},
+    "nps": {JAN: 100 * (1 - 1) / 3, FEB: 100 * 1 / 1},
+    "new_user_retention": {JAN: 1 / 3, FEB: 0 / 1},        # u1 back on day 13
+    "new_users": {JAN: 3, FEB: 1},
+    "user_growth_rate": {JAN: NAN, FEB: 1 / 3},
+    "return_rate": {JAN: 1 / 2, FEB: 0 / 2},
+    "fulfilment_time": {JAN: (4 + 2) / 2, FEB: 5 / 1},
+    "content_completion_rate": {JAN: 1 / 2},
+    "live_interaction_rate": {JAN: 1 / 1},
+    "referral_participation_rate": {JAN: 1 / 3, FEB: 0 / 3},
+    "revenue": {JAN: 50, FEB: 78},
+    "buyers": {JAN: 1, FEB: 2},
+}
+
+
+@pytest.fixture
+def backend(tmp_path, con, cfg, pseudo):
+    load_fixture(tmp_path, con, cfg, pseudo)
+    return ibis_backend(con)
+
+
+def test_every_builtin_kpi_has_a_hand_computed_case():
+    assert set(EXPECTED) == set(builtin_catalog())
+
+
+def _values(df) -> dict[str, float]:
+    return {str(p)[:10]: v for p, v in zip(df.period, df.value, strict=True)}
+
+
+def test_catalog_by_hand(backend, cfg):
+    failures = []
+    for name, want in EXPECTED.items():
+        got = _values(compile_kpi(name, backend, cfg, grain="month").execute())
+        if set(got) != set(want) or any(
+            not (math.isnan(want[k]) and (got[k] is None or math.isnan(got[k])))
+            and got[k] != pytest.approx(want[k], rel=1e-12) for k in want
+        ):
+            failures.append(f"{name}: got {got}, want {want}")
+    assert not failures, "\n".join(failures)
+
+
+def test_slices_by_hand(backend, cfg):
+    df = compile_kpi("add_to_cart_rate", backend, cfg, grain="month", by=["market"],
+                     end="2025-02-01").execute()
+    assert dict(zip(df.market, df.value, strict=True)) == {"DE": 0 / 2, "US": 2 / 3}
+    df = compile_kpi("channel_roi", backend, cfg, grain="month", by=["market", "channel"],
+                     start="2025-01-01", end="2025-02-01").execute()
+    got = {(m, c): v for m, c, v in zip(df.market, df.channel, df.value, strict=True)}
+    assert got == {("US", "social_ads"): 0.5, ("DE", "search_ads"): 0.0}
+    df = compile_kpi("revenue", backend, cfg, grain="week", start="2025-02-01").execute()
+    assert _values(df) == {"2025-01-27": 30.0, "2025-02-03": 48.0}  # ISO weeks start Monday
+    df = compile_kpi("new_users", backend, cfg, grain="quarter", by=["channel"]).execute()
+    assert dict(zip(df.channel, df.value, strict=True)) == {
+        "organic": 1, "search_ads": 1, "social_ads": 2}
+
+
+def test_unknown_names_list_what_exists(backend, cfg):
+    with pytest.raises(InputError, match="unknown KPI 'arpu'; expected one of: .*revenue"):
+        compile_kpi("arpu", backend, cfg)
+    with pytest.raises(InputError, match="unknown grain 'fortnight'; expected one of: day, week"):
+        compile_kpi("revenue", backend, cfg, grain="fortnight")
+    with pytest.raises(InputError, match="cannot be sliced by 'device'; expected one of: market"):
+        compile_kpi("revenue", backend, cfg, by=["device"])
