@@ -85,7 +85,7 @@ def test_slices_by_hand(backend, cfg):
 
 
 def test_unknown_names_list_what_exists(backend, cfg):
-    with pytest.raises(InputError, match="unknown KPI 'arpu'; expected one of: .*revenue"):
+    with pytest.raises(InputError, match=r"unknown KPI 'arpu'; expected one of: .*revenue"):
         compile_kpi("arpu", backend, cfg)
     with pytest.raises(InputError, match="unknown grain 'fortnight'; expected one of: day, week"):
         compile_kpi("revenue", backend, cfg, grain="fortnight")

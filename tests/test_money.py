@@ -45,8 +45,7 @@ def test_day_rate_and_carry_forward(tmp_path, con, cfg, pseudo):
     assert got[:3] == pytest.approx([11.0, 12.0, 13.0]) and got[4] == 5.0
     assert math.isnan(got[3])
     miss = missing_rates(b.table("orders"), b.table("fx_rates"), "USD").execute()
-    assert miss.to_dict("records") == [
-        {"currency": "IDR", "rows": 1, "first_day": miss.first_day[0], "last_day": miss.last_day[0]}]
+    assert miss[["currency", "rows"]].to_dict("records") == [{"currency": "IDR", "rows": 1}]
     assert str(miss.first_day[0])[:10] == "2025-01-20"
 
 

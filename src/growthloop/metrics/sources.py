@@ -117,8 +117,11 @@ def orders(b: BaseBackend, cfg: Config) -> ir.Table:
         returned=j.status == "returned",
         delivered=delivered,
         delivery_days=ibis.ifelse(
-            delivered, j.delivered_ts.epoch_seconds() - j.order_ts.epoch_seconds(), None
-        ) / 86400.0,
+            delivered,
+            (j.delivered_ts.epoch_seconds().floor() - j.order_ts.epoch_seconds().floor())
+            .cast("float64"),
+            None,
+        ) / ibis.literal(86400.0, type="float64"),  # whole seconds, the same on every engine
     )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["USD_PER_UNIT", "DAILY_VOLATILITY", "FxRates", "simulate_fx", "usd_per_unit"]
+__all__ = ["DAILY_VOLATILITY", "USD_PER_UNIT", "FxRates", "simulate_fx", "usd_per_unit"]
 
 # Approximate US dollars per one unit of currency (2024-2025 levels).
 USD_PER_UNIT: dict[str, float] = {

@@ -4,7 +4,7 @@ Every number that generates data lives here, keyed by market code, region or cha
 name, with fallbacks by region and channel kind so that any valid ``growthloop.toml``
 can be simulated. The defaults follow ``PLAN.md``: live commerce in South-East Asia
 returns about 5.8 per unit of spend, social ads in Europe 4.3 and search ads 2.1;
-new-user conversion is near 23 %; about 30 % of customers buy again within a year;
+new-user conversion is near 23 %; about 30 % of a year's customers buy again;
 the plan's KPI levels (add-to-cart, short-video completion 60 %, live interaction
 25 %, NPS, return rates up to 30 %) set the funnel and after-sale parameters.
 """
@@ -19,8 +19,16 @@ import numpy as np
 
 from growthloop.config import Config
 
-__all__ = ["SEA", "EUROPE", "LATAM", "NORTH_AMERICA", "OTHER", "REGIONS", "WorldParams",
-           "build_params"]
+__all__ = [
+    "EUROPE",
+    "LATAM",
+    "NORTH_AMERICA",
+    "OTHER",
+    "REGIONS",
+    "SEA",
+    "WorldParams",
+    "build_params",
+]
 
 SEA = "South-East Asia"
 EUROPE = "Europe"
@@ -78,9 +86,11 @@ DELIVERY_GAMMA = _r((4.0, 1.0), (6.0, 0.5), (3.5, 2.0), (5.0, 0.7), (4.0, 1.25))
 AVERAGE_ORDER_VALUE = _r(27.0, 64.0, 38.0, 72.0, 45.0)
 GG_P = 5.0
 GG_Q = 4.0
-# BG/NBD (r, alpha [days], a, b): ~30 % repeat within 365 days
-BGNBD = _r((0.13, 22.0, 2.0, 1.6), (0.12, 23.0, 2.0, 1.4), (0.11, 20.0, 2.1, 1.4),
-           (0.12, 21.0, 2.0, 1.5), (0.12, 22.0, 2.0, 1.5))
+# BG/NBD (r, alpha [days], a, b): about 37 % buy again within 365 days of the first
+# purchase, so about 30 % of a one-year horizon's customers are seen to repurchase;
+# expected purchases until drop-out / mean purchase rate is about 1.2 years (lifetime)
+BGNBD = _r((0.15, 14.0, 2.0, 3.5), (0.14, 15.0, 2.0, 3.2), (0.13, 14.0, 2.1, 3.2),
+           (0.14, 14.0, 2.0, 3.4), (0.14, 14.0, 2.0, 3.4))
 # NPS answer categories (promoter, passive, detractor) for normal and slow deliveries
 NPS_NORMAL = _r((0.60, 0.26, 0.14), (0.55, 0.28, 0.17), (0.62, 0.24, 0.14),
                 (0.57, 0.27, 0.16), (0.58, 0.26, 0.16))
@@ -153,6 +163,12 @@ PROMOTED_OWNED = ("short_video",)  # owned channels that also get a (small) medi
 REFERRAL_DELAY_MEAN_DAYS = 7.0
 TOUCH_GAP_MEAN_DAYS = 4.0
 SESSION_GAP_SECONDS = 45.0
+PAGE_VIEWS_EXTRA_MEAN = 1.5  # page views per session: 1 + Poisson(this)
+PRODUCT_VIEWS_EXTRA_MEAN = 0.8  # product views when reached: 1 + Poisson(this)
+SHORT_VIDEO_EXTRA_VIEWS_MEAN = 0.8  # videos per short-video session: 1 + Poisson(this)
+LIVE_EXTRA_INTERACTIONS_MEAN = 1.0  # interactions when interacting: 1 + Poisson(this)
+BROWSE_BEFORE_PURCHASE_DAYS = 3.0
+ANONYMOUS_SESSIONS_PER_VISITOR = 3.0
 SESSION_CAP_DAYS = 1.0 / 24.0
 SHORT_VIDEO_COMPLETION = 0.60
 LIVE_INTERACTION = 0.25

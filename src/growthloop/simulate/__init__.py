@@ -1,0 +1,27 @@
+"""A simulated cross-border shop with known ground truth.
+
+``simulate(out)`` writes the eight canonical tables of ``growthloop.schema`` (users,
+events, orders, ad_spend, referrals, surveys, experiment_assignments, fx_rates) as
+Parquet plus ``truth.json``, every parameter that generated them: media response
+(adstock and Hill, Jin et al. 2017), referral virality, noisy-OR attribution,
+BG/NBD repeat purchases and Gamma-Gamma order values (Fader, Hardie & Lee 2005),
+funnel rates, NPS and experiment lifts. Same seed, same bytes.
+"""
+
+from growthloop.simulate.customers import (
+    bgnbd_expected_repeats,
+    bgnbd_prob_no_repeat,
+    gamma_gamma_mean,
+)
+from growthloop.simulate.media import geometric_adstock, hill
+from growthloop.simulate.world import TABLE_FILES, simulate
+
+__all__ = [
+    "TABLE_FILES",
+    "bgnbd_expected_repeats",
+    "bgnbd_prob_no_repeat",
+    "gamma_gamma_mean",
+    "geometric_adstock",
+    "hill",
+    "simulate",
+]

@@ -1,0 +1,77 @@
+"""A/B experiments with a known true lift that really changes the treated units' behaviour.
+
+- ``checkout_redesign``: users signing up in the window, 50/50; treatment multiplies the
+  first-purchase conversion probability by (1 + lift).
+- ``free_shipping_threshold``: users placing an order in the window (assigned at that
+  first order), 50/50; treatment multiplies the value of their orders placed from the
+  assignment to the window end by (1 + lift).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Assignment", "Experiment", "assign_buyers", "assign_signups", "default_experiments"]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    unit: str
+    metric: str
+    start_day: float
+    end_day: float
+    allocation: float  # share assigned to treatment
+    lift: float  # true relative lift of the metric in treatment
+
+    def truth(self) -> dict[str, object]:
+        return {"unit": self.unit, "metric": self.metric, "window_days": [self.start_day,
+                self.end_day], "allocation_treatment": self.allocation,
+                "variants": ["control", "treatment"], "true_relative_lift": self.lift}
+
+
+def default_experiments(days: int) -> tuple[Experiment, Experiment]:
+    """Both experiments, their windows placed at fixed fractions of the horizon."""
+    return (
+        Experiment("checkout_redesign", "user (sign-up in window)",
+                   "first-purchase conversion probability", round(0.25 * days), round(0.55 * days),
+                   0.5, 0.12),
+        Experiment("free_shipping_threshold", "user (ordering in window)",
+                   "order value of orders placed from assignment to window end",
+                   round(0.55 * days), round(0.75 * days), 0.5, 0.10),
+    )
+
+
+@dataclass(frozen=True)
+class Assignment:
+    unit: np.ndarray  # user index
+    treated: np.ndarray
+    assigned_t: np.ndarray
+
+
+def assign_signups(rng: np.random.Generator, exp: Experiment,
+                   signup_t: np.ndarray) -> Assignment:
+    """Users whose sign-up falls in the window, assigned at sign-up."""
+    unit = np.flatnonzero((signup_t >= exp.start_day) & (signup_t < exp.end_day))
+    treated = rng.random(len(unit)) < exp.allocation
+    return Assignment(unit=unit, treated=treated, assigned_t=signup_t[unit])
+
+
+def assign_buyers(rng: np.random.Generator, exp: Experiment, order_user: np.ndarray,
+                  order_t: np.ndarray, n_users: int) -> tuple[Assignment, np.ndarray]:
+    """Users ordering in the window, assigned at their first order there.
+
+    Returns the assignment and each order's value multiplier.
+    """
+    in_window = (order_t >= exp.start_day) & (order_t < exp.end_day)
+    first = np.full(n_users, np.inf)
+    np.minimum.at(first, order_user[in_window], order_t[in_window])
+    unit = np.flatnonzero(np.isfinite(first))
+    treated = rng.random(len(unit)) < exp.allocation
+    is_treated = np.zeros(n_users, bool)
+    is_treated[unit[treated]] = True
+    boosted = in_window & is_treated[order_user] & (order_t >= first[order_user])
+    return (Assignment(unit=unit, treated=treated, assigned_t=first[unit]),
+            np.where(boosted, 1.0 + exp.lift, 1.0))

@@ -1,0 +1,90 @@
+"""After the order: fulfilment (delivery time, status, returns) and NPS survey answers.
+
+Delivery takes Gamma(shape, scale) days by region; a share of orders is cancelled,
+a market-specific share of the rest is returned Exp(7 days) after delivery. NPS
+answers come from a sample of delivered orders and are worse after a slow delivery
+(longer than 1.5 x the region's mean), the hygiene factor of PLAN.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+from growthloop.schema import ORDER_STATUSES
+from growthloop.simulate.customers import choice
+from growthloop.simulate.params import (
+    NPS_RESPONSE_RATE,
+    NPS_SLOW_FACTOR,
+    RETURN_DELAY_MEAN_DAYS,
+    WorldParams,
+)
+
+__all__ = ["NPS_SCORE_GIVEN_CATEGORY", "Fulfilment", "expected_nps", "fulfil", "nps_surveys"]
+
+_S = {s: i for i, s in enumerate(ORDER_STATUSES)}
+# P(score | promoter, passive, detractor), scores 0..10
+NPS_SCORE_GIVEN_CATEGORY = np.array([
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0.45, 0.55],
+    [0, 0, 0, 0, 0, 0, 0, 0.5, 0.5, 0, 0],
+    [0.04, 0.03, 0.05, 0.08, 0.12, 0.25, 0.43, 0, 0, 0, 0],
+])
+PAID_ONLY_DAYS = 0.25  # orders younger than this at the horizon end are not shipped yet
+
+
+@dataclass(frozen=True)
+class Fulfilment:
+    status: np.ndarray  # index into schema.ORDER_STATUSES
+    delivered_t: np.ndarray  # NaN unless delivered (or delivered and returned)
+    return_t: np.ndarray  # NaN unless returned within the horizon
+    delivery_days: np.ndarray  # drawn delivery time of every order
+
+
+def fulfil(rng: np.random.Generator, order_t: np.ndarray, market: np.ndarray,
+           params: WorldParams, horizon: float) -> Fulfilment:
+    """Status at the horizon end: cancelled, paid, shipped, delivered or returned."""
+    n = len(order_t)
+    cancel = rng.random(n) < params.cancel_probability[market]
+    shape, scale = params.delivery_gamma[market, 0], params.delivery_gamma[market, 1]
+    delivery = rng.gamma(shape, scale)
+    delivered = order_t + delivery
+    wants_return = rng.random(n) < params.return_probability[market]
+    returned_at = delivered + rng.exponential(RETURN_DELAY_MEAN_DAYS, size=n)
+    status = np.full(n, _S["delivered"], dtype=np.int64)
+    status[delivered > horizon] = _S["shipped"]
+    status[horizon - order_t < PAID_ONLY_DAYS] = _S["paid"]
+    returned = wants_return & (returned_at <= horizon) & (status == _S["delivered"])
+    status[returned] = _S["returned"]
+    status[cancel] = _S["cancelled"]
+    has_delivery = (status == _S["delivered"]) | (status == _S["returned"])
+    return Fulfilment(status=status, delivered_t=np.where(has_delivery, delivered, np.nan),
+                      return_t=np.where(status == _S["returned"], returned_at, np.nan),
+                      delivery_days=delivery)
+
+
+def expected_nps(params: WorldParams) -> np.ndarray:
+    """Expected NPS (promoters % - detractors %) per market over delivered orders."""
+    shape = params.delivery_gamma[:, 0]
+    # P(delivery > 1.5 x mean) = Q(shape, 1.5 * shape), whatever the scale
+    slow = special.gammaincc(shape, NPS_SLOW_FACTOR * shape)
+    normal = params.nps_normal[:, 0] - params.nps_normal[:, 2]
+    slow_nps = params.nps_slow[:, 0] - params.nps_slow[:, 2]
+    return 100.0 * ((1.0 - slow) * normal + slow * slow_nps)
+
+
+def nps_surveys(rng: np.random.Generator, fulfilment: Fulfilment, market: np.ndarray,
+                params: WorldParams, horizon: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(order index, response time, score) for sampled delivered orders."""
+    n = len(market)
+    respond = ~np.isnan(fulfilment.delivered_t) & (rng.random(n) < NPS_RESPONSE_RATE)
+    response_t = fulfilment.delivered_t + rng.exponential(1.5, size=n)
+    idx = np.flatnonzero(respond & (response_t < horizon))
+    m = market[idx]
+    mean_days = params.delivery_gamma[m, 0] * params.delivery_gamma[m, 1]
+    slow = fulfilment.delivery_days[idx] > NPS_SLOW_FACTOR * mean_days
+    probs = np.vstack([params.nps_normal, params.nps_slow])
+    category = choice(rng, probs, m + params.n_markets * slow)
+    score = choice(rng, NPS_SCORE_GIVEN_CATEGORY, category)
+    return idx, response_t[idx], score
