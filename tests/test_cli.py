@@ -83,3 +83,34 @@ def test_help_has_examples(tmp_path):
     for cmd in ("init", "ingest", "erase", "simulate", "summary", "demo", "schema"):
         r = run(cmd, "--help", cwd=tmp_path)
         assert r.returncode == 0 and "Example: growthloop " + cmd in r.stdout, cmd
+
+
+def test_kpi_command(tmp_path, con, cfg, pseudo):
+    from metrics_fixture import load_fixture
+
+    from growthloop.config import DEFAULT_TOML
+
+    (tmp_path / "growthloop.toml").write_text(DEFAULT_TOML)
+    load_fixture(tmp_path, con, cfg, pseudo)
+    con.close()
+    wh = tmp_path / ".growthloop" / "warehouse.duckdb"
+    wh.parent.mkdir()
+    (tmp_path / "warehouse.duckdb").rename(wh)
+    r = run("kpi", "add_to_cart_rate", "revenue", "--grain", "month", "--by", "market",
+            "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)["rows"]
+    got = {(x["kpi"], x["period"], x["market"]): x["value"] for x in rows}
+    assert got[("add_to_cart_rate", "2025-01-01", "US")] == 2 / 3
+    assert got[("revenue", "2025-02-01", "DE")] == 48.0
+    r = run("kpi", "revenue", "--grain", "month", "--out", "r.csv", cwd=tmp_path)
+    assert r.returncode == 0 and (tmp_path / "r.csv").read_text().splitlines()[1:] == [
+        "revenue,2025-01-01,50.0,,50.0", "revenue,2025-02-01,78.0,,78.0"]
+    for args, message in [
+        (("kpi", "arpu"), "unknown KPI 'arpu'; expected one of:"),
+        (("kpi", "revenue", "--by", "device"), "cannot be sliced by 'device'"),
+        (("kpi", "revenue", "--grain", "fortnight"), "unknown grain 'fortnight'"),
+        (("kpi", "revenue", "--from", "March"), "'March' is not a date"),
+    ]:
+        r = run(*args, cwd=tmp_path)
+        assert r.returncode == 1 and message in r.stderr, (args, r.stderr)

@@ -27,3 +27,13 @@ def test_arrow_schema_matches_columns():
     assert s.names == TABLES["orders"].column_names
     assert str(s.field("amount").type) == "double" and not s.field("order_id").nullable
     assert str(s.field("order_ts").type) == "timestamp[us]"
+
+
+def test_metrics_doc_is_current():
+    from growthloop.metrics import builtin_catalog
+    from growthloop.metrics.docs import metrics_markdown
+
+    text = (DOC.parent / "metrics.md").read_text()
+    assert text == metrics_markdown(), "run `growthloop kpi --markdown > docs/metrics.md`"
+    for name in builtin_catalog():
+        assert f"### `{name}`" in text

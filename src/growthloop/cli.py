@@ -323,6 +323,101 @@ def demo(
     err.print(f"demo done in {time.perf_counter() - t0:.0f} s; project in {directory}")
 
 
+def _csv_list(value: str | None) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+def _write_table(df: Any, path: Path) -> None:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        df.to_csv(path, index=False)
+    elif suffix == ".parquet":
+        df.to_parquet(path, index=False)
+    elif suffix == ".json":
+        path.write_text(json.dumps(_records(df), default=str, indent=2) + "\n")
+    else:
+        raise InputError(f"--out {path}: unknown file type {suffix!r}; expected .csv, "
+                         ".parquet or .json")
+
+
+@command(epilog="Example: growthloop kpi add_to_cart_rate revenue --grain week --by market "
+                "--from 2025-01-01 --to 2025-04-01")
+def kpi(
+    names: Annotated[list[str] | None, typer.Argument(help="KPI names; none lists them.")] = None,
+    grain: Annotated[str, typer.Option(help="day, week, month, quarter or year.")] = "week",
+    by: Annotated[str | None, typer.Option(help="Dimensions, comma-separated.")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Day after the last, YYYY-MM-DD.")
+                   ] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write .csv, .parquet or "
+                                                  ".json instead of printing.")] = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the KPI reference.")
+                        ] = False,
+    config: ConfigOpt = Path("growthloop.toml"),
+    as_json: JsonOpt = False,
+) -> None:
+    """KPIs of the catalog by time grain and slice, from the project warehouse."""
+    from growthloop.metrics import catalog, compile_kpi
+    from growthloop.metrics.docs import metrics_markdown
+    from growthloop.warehouse import connect, ibis_backend
+
+    if markdown:
+        sys.stdout.write(metrics_markdown())
+        return
+    cfg, wh = _project(config)
+    cat = catalog(cfg)
+    if not names:
+        if as_json:
+            _print_json({k.name: {"description": k.description, "unit": k.unit,
+                                  "direction": k.direction} for k in cat.values()})
+            return
+        for k in cat.values():
+            out.print(f"[bold]{k.name}[/bold] ({k.unit}, {k.direction}): {k.description}")
+        return
+    for d in (start, end):
+        if d is not None:
+            try:
+                date.fromisoformat(d)
+            except ValueError:
+                raise InputError(f"{d!r} is not a date; expected YYYY-MM-DD") from None
+    dims = _csv_list(by)
+    con = connect(wh, read_only=True)
+    try:
+        b = ibis_backend(con)
+        frames = []
+        for name in names:
+            df = compile_kpi(name, b, cfg, grain=grain, by=dims, start=start, end=end).execute()
+            df.insert(0, "kpi", name)
+            df["period"] = df["period"].astype(str).str[:10]
+            frames.append(df)
+    finally:
+        con.close()
+    import pandas as pd
+
+    result = pd.concat(frames, ignore_index=True)
+    if out_file is not None:
+        _write_table(result, out_file)
+        err.print(f"wrote {len(result):,} rows to {out_file}")
+    elif as_json:
+        _print_json({"grain": grain, "by": dims, "rows": _records(result)})
+    else:
+        t = RichTable(title=f"KPIs by {grain}" + (f" and {', '.join(dims)}" if dims else ""))
+        for c in result.columns:
+            t.add_column(c, justify="right" if c in ("numerator", "denominator", "value")
+                         else "left")
+        for r in result.itertuples(index=False):
+            t.add_row(*[_fmt_any(v) for v in r])
+        out.print(t)
+
+
+def _fmt_any(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if isinstance(v, float):
+        return f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.0f}"
+    return str(v)
+
+
 @command(epilog="Example: growthloop schema --markdown > docs/data-model.md")
 def schema(
     markdown: Annotated[bool, typer.Option("--markdown", help="The full reference.")] = False,
