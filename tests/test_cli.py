@@ -86,9 +86,8 @@ def test_help_has_examples(tmp_path):
 
 
 def test_kpi_command(tmp_path, con, cfg, pseudo):
-    from metrics_fixture import load_fixture
-
     from growthloop.config import DEFAULT_TOML
+    from metrics_fixture import load_fixture
 
     (tmp_path / "growthloop.toml").write_text(DEFAULT_TOML)
     load_fixture(tmp_path, con, cfg, pseudo)
