@@ -85,11 +85,13 @@ def test_help_has_examples(tmp_path):
         assert r.returncode == 0 and "Example: growthloop " + cmd in r.stdout, cmd
 
 
-def test_kpi_command(tmp_path, con, cfg, pseudo):
+def test_kpi_goals_review_commands(tmp_path, con, cfg, pseudo):
     from growthloop.config import DEFAULT_TOML
     from metrics_fixture import load_fixture
 
-    (tmp_path / "growthloop.toml").write_text(DEFAULT_TOML)
+    (tmp_path / "growthloop.toml").write_text(
+        DEFAULT_TOML + '[[goals]]\nname="rev"\nkpi="revenue"\nperiod="2025-Q1"\nbase=100\n'
+        'target=120\nchallenge=150\n')
     load_fixture(tmp_path, con, cfg, pseudo)
     con.close()
     wh = tmp_path / ".growthloop" / "warehouse.duckdb"
@@ -105,7 +107,20 @@ def test_kpi_command(tmp_path, con, cfg, pseudo):
     r = run("kpi", "revenue", "--grain", "month", "--out", "r.csv", cwd=tmp_path)
     assert r.returncode == 0 and (tmp_path / "r.csv").read_text().splitlines()[1:] == [
         "revenue,2025-01-01,50.0,,50.0", "revenue,2025-02-01,78.0,,78.0"]
+    g = run("goals", "--as-of", "2025-03-01", "--json", cwd=tmp_path)
+    assert g.returncode == 0, g.stderr
+    rev = json.loads(g.stdout)["goals"][0]
+    assert (rev["actual"], rev["tier"], rev["gap"]) == (128.0, "target", 22.0)
+    r = run("review", "--cadence", "monthly", "--as-of", "2025-03-01", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert (doc["start"], doc["end"]) == ("2025-02-01", "2025-03-01")
+    movers = {(m["kpi"], m["segment"]): m for m in doc["movers"]}
+    assert movers[("revenue", "all")]["previous"] == 50.0
+    assert movers[("revenue", "all")]["current"] == 78.0
     for args, message in [
+        (("review", "--cadence", "daily"), "unknown cadence 'daily'"),
+        (("goals", "--as-of", "soon"), "--as-of 'soon' is not a date"),
         (("kpi", "arpu"), "unknown KPI 'arpu'; expected one of:"),
         (("kpi", "revenue", "--by", "device"), "cannot be sliced by 'device'"),
         (("kpi", "revenue", "--grain", "fortnight"), "unknown grain 'fortnight'"),

@@ -14,16 +14,17 @@ import secrets
 import sys
 import time
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
-from growthloop.config import DEFAULT_TOML, Config, load_config
+from growthloop.config import Config, default_toml, load_config
 from growthloop.errors import GrowthloopError, InputError
 from growthloop.schema import TABLES, data_model_markdown
 
@@ -46,7 +47,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document o
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True)
     return typer.Exit(1)
 
 
@@ -97,7 +98,7 @@ def init(
     if path.exists() and not force:
         raise InputError(f"{path} already exists; pass --force to overwrite it")
     directory.mkdir(parents=True, exist_ok=True)
-    path.write_text(DEFAULT_TOML, encoding="utf-8")
+    path.write_text(default_toml(date.today().year), encoding="utf-8")
     err.print(f"wrote {path}")
 
 
@@ -297,8 +298,9 @@ def demo(
     t0 = time.perf_counter()
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "growthloop.toml"
-    if not config.exists():
-        config.write_text(DEFAULT_TOML, encoding="utf-8")
+    if not config.exists():  # goals for the simulated year, sized to the simulated shop
+        config.write_text(default_toml(2025, (0.9 * users, users, 1.1 * users)),
+                          encoding="utf-8")
     cfg, wh = _project(config)
     key_env = cfg.privacy.key_env
     if cfg.privacy.pseudonymise and not os.environ.get(key_env):
@@ -315,11 +317,20 @@ def demo(
     n = sum(r["rows_loaded"] for r in loads)
     err.print(f"loaded {n:,} rows into {wh}")
     df = _summary(cfg, wh)
+    goal_df, dec = _goal_report(cfg, wh, None) if cfg.goals else (None, None)
     if as_json:
         _print_json({"loads": loads, "currency": cfg.reporting_currency,
-                     "markets": _records(df), "seconds": round(time.perf_counter() - t0, 1)})
+                     "markets": _records(df),
+                     "goals": None if goal_df is None else _records(goal_df),
+                     "seconds": round(time.perf_counter() - t0, 1)})
         return
     _print_summary(df, cfg.reporting_currency)
+    if goal_df is not None:
+        from growthloop.metrics import catalog
+
+        _print_goals(goal_df, {k.name: k.unit for k in catalog(cfg).values()})
+        if dec is not None:
+            _print_decomposition(dec)
     err.print(f"demo done in {time.perf_counter() - t0:.0f} s; project in {directory}")
 
 
@@ -416,6 +427,161 @@ def _fmt_any(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.0f}"
     return str(v)
+
+
+def _as_of(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"--as-of {value!r} is not a date; expected YYYY-MM-DD") from None
+
+
+def _num(v: Any, unit: str | None = None) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if unit == "share":
+        return f"{v:.1%}"
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:,.3g}"
+
+
+def _print_goals(df: Any, units: dict[str, str]) -> None:
+    t = RichTable(title=f"Goals as of {df.as_of.iloc[0]} (projection: 80 % interval)")
+    sliced = bool((df.slice != "all").any())
+    for c in ("goal", "slice", "elapsed", "actual", "tier", "gap to next", "projection",
+              "projected tier", "base / target / challenge"):
+        if c == "slice" and not sliced:
+            continue
+        t.add_column(c, justify="left" if c in ("goal", "slice", "tier", "projected tier")
+                     else "right")
+    style = {"challenge": "green", "target": "green", "base": "yellow", "below base": "red"}
+    for r in df.itertuples(index=False):
+        u = units.get(r.kpi)
+        proj = _num(r.projection, u)
+        if r.low is not None and not (isinstance(r.low, float) and math.isnan(r.low)) and \
+                r.low != r.high:
+            proj += f" [{_num(r.low, u)}, {_num(r.high, u)}]"
+        gap = "–" if r.next_tier is None or r.gap is None else (
+            f"{100 * r.gap:.1f} pt to {r.next_tier}" if u == "share"
+            else f"{_num(r.gap, u)} to {r.next_tier}")
+        t.add_row(r.goal, *([r.slice] if sliced else []), f"{r.elapsed:.0%}",
+                  _num(r.actual, u),
+                  f"[{style.get(r.tier, 'white')}]{r.tier}[/]", gap, proj,
+                  f"[{style.get(r.projected_tier, 'white')}]{r.projected_tier}[/]",
+                  " / ".join(_num(x, u) for x in (r.base, r.target, r.challenge)))
+    out.print(t)
+
+
+def _goal_report(cfg: Config, wh: Path, as_of: date | None) -> tuple[Any, Any]:
+    from growthloop.goals import decompose, goals_frame
+    from growthloop.warehouse import connect, ibis_backend
+
+    con = connect(wh, read_only=True)
+    try:
+        b = ibis_backend(con)
+        df = goals_frame(b, cfg, as_of)
+        dec = decompose(b, cfg, as_of=as_of) if cfg.decomposition else None
+    finally:
+        con.close()
+    return df, dec
+
+
+def _print_decomposition(dec: Any) -> None:
+    for dim in ("market", "channel"):
+        piv = dec.groupby(["quarter", dim])[["plan", "actual"]].sum().reset_index()
+        t = RichTable(title=f"New-user goal (target tier) by quarter and {dim}: actual, "
+                            "% of plan")
+        t.add_column(dim)
+        quarters = sorted(piv.quarter.unique())
+        for q in quarters:
+            t.add_column(q, justify="right")
+        for seg, g in piv.groupby(dim):
+            cells = []
+            for q in quarters:
+                row = g[g.quarter == q].iloc[0]
+                share = row.actual / row.plan if row.plan else float("nan")
+                color = "green" if share >= 1 else ("yellow" if share >= 0.9 else "red")
+                cells.append(f"{row.actual:,.0f} [{color}]{share:.0%}[/]")
+            t.add_row(str(seg), *cells)
+        out.print(t)
+
+
+@command(epilog="Example: growthloop goals --as-of 2025-09-01")
+def goals(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Day after the last day to "
+                                              "count, YYYY-MM-DD (default: end of data).")
+                     ] = None,
+    config: ConfigOpt = Path("growthloop.toml"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Every goal: actual to date, tier reached, gap to the next tier, projection."""
+    from growthloop.metrics import catalog
+
+    cfg, wh = _project(config)
+    df, dec = _goal_report(cfg, wh, _as_of(as_of))
+    if as_json:
+        _print_json({"goals": _records(df),
+                     "decomposition": None if dec is None else _records(dec)})
+        return
+    _print_goals(df, {k.name: k.unit for k in catalog(cfg).values()})
+    if dec is not None:
+        _print_decomposition(dec)
+
+
+@command(epilog="Example: growthloop review --cadence weekly")
+def review(
+    cadence: Annotated[str, typer.Option(help="weekly, biweekly or monthly.")] = "weekly",
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Review the last complete "
+                                              "period before this day (default: end of "
+                                              "data).")] = None,
+    config: ConfigOpt = Path("growthloop.toml"),
+    as_json: JsonOpt = False,
+) -> None:
+    """The review of the last complete period: goals, movers beyond noise, mix vs rate."""
+    from growthloop.metrics import catalog
+    from growthloop.review import review as run_review
+    from growthloop.warehouse import connect, ibis_backend
+
+    if cadence not in ("weekly", "biweekly", "monthly"):
+        raise InputError(f"unknown cadence {cadence!r}; expected weekly, biweekly or monthly")
+    cfg, wh = _project(config)
+    con = connect(wh, read_only=True)
+    try:
+        with _progress() as bar:
+            bar.add_task("reviewing", total=None)
+            r = run_review(ibis_backend(con), cfg, cadence, _as_of(as_of))  # type: ignore
+    finally:
+        con.close()
+    movers = r.movers_frame()
+    if as_json:
+        _print_json({"cadence": cadence, "start": r.start.isoformat(),
+                     "end": r.end.isoformat(), "goals": _records(r.goals),
+                     "movers": _records(movers),
+                     "decompositions": {k: _records(v) for k, v in r.decompositions.items()}})
+        return
+    last = (r.end - timedelta(days=1)).isoformat()
+    out.print(f"[bold]{cadence.capitalize()} review: {r.start.isoformat()} to {last}[/bold]")
+    units = {k.name: k.unit for k in catalog(cfg).values()}
+    if len(r.goals):
+        _print_goals(r.goals, units)
+    flagged = movers[movers.flagged]
+    t = RichTable(title=f"Moves beyond the noise band (|change| > 2 sd of the last "
+                        f"{len(movers) and 8} period-on-period changes)")
+    for c in ("kpi", "segment", "previous", "current", "change", "z", "verdict"):
+        t.add_column(c, justify="left" if c in ("kpi", "segment", "verdict") else "right")
+    for m in flagged.itertuples(index=False):
+        color = "green" if m.direction == "better" else "red"
+        t.add_row(m.kpi, m.segment, _num(m.previous, m.unit), _num(m.current, m.unit),
+                  _num(m.change, m.unit), f"{m.z:+.1f}", f"[{color}]{m.direction}[/]")
+    out.print(t if len(flagged) else "No KPI moved beyond its normal variation.")
+    for name, d in r.decompositions.items():
+        tot_mix, tot_rate = d.groupby("dimension")[["mix", "rate"]].sum().iloc[0]
+        top = d.loc[d.rate.abs().idxmax()]
+        out.print(f"[bold]{name}[/bold]: change {tot_mix + tot_rate:+.4f} = mix "
+                  f"{tot_mix:+.4f} + rate {tot_rate:+.4f}; largest rate effect: "
+                  f"{top.dimension} {top.segment} {top.rate:+.4f} "
+                  f"({top.rate_0:.2%} -> {top.rate_1:.2%})", highlight=False)
 
 
 @command(epilog="Example: growthloop schema --markdown > docs/data-model.md")

@@ -21,6 +21,8 @@ __all__ = [
     "DEFAULT_TOML",
     "Channel",
     "Config",
+    "Decomposition",
+    "Goal",
     "Market",
     "Privacy",
     "load_config",
@@ -79,6 +81,60 @@ class Privacy(_Strict):
     min_group_size: int = Field(default=10, ge=1)
 
 
+class Goal(_Strict):
+    """A KPI goal for a period with the plan's three acceptance tiers (PLAN.md 3.4).
+
+    ``period`` is a year (``2026``), a quarter (``2026-Q2``) or a month (``2026-05``);
+    ``slice`` restricts the KPI (``{market = "ID"}``); ``direction`` defaults to the KPI's.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    kpi: str
+    period: str = Field(pattern=r"^\d{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$")
+    slice: dict[str, str] = Field(default_factory=dict)
+    direction: Literal["up", "down"] | None = None
+    base: float
+    target: float
+    challenge: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Goal:
+        tiers = [self.base, self.target, self.challenge]
+        up, down = tiers == sorted(tiers), tiers == sorted(tiers, reverse=True)
+        want = self.direction
+        if (want == "up" and not up) or (want == "down" and not down) or not (up or down):
+            raise ValueError(
+                "tiers must satisfy base <= target <= challenge (direction up) or "
+                "base >= target >= challenge (direction down)")
+        return self
+
+    @property
+    def good_direction(self) -> str:
+        """``up`` when higher is better: given, or read from the order of the tiers."""
+        if self.direction:
+            return self.direction
+        return "down" if self.challenge < self.base else "up"
+
+
+class Decomposition(_Strict):
+    """How an annual new-user goal splits into quarters, markets and channels (PLAN.md 3.3)."""
+
+    goal: str
+    quarterly_growth: float = Field(default=0.08, ge=0, le=1)
+    market_shares: dict[str, float]
+    channel_shares: dict[str, float]
+
+    @model_validator(mode="after")
+    def _shares(self) -> Decomposition:
+        for what, shares in (("market_shares", self.market_shares),
+                             ("channel_shares", self.channel_shares)):
+            total = sum(shares.values())
+            if abs(total - 1) > 1e-6 or any(v < 0 for v in shares.values()):
+                raise ValueError(f"{what} must be non-negative and sum to 1 (they sum to "
+                                 f"{total:g})")
+        return self
+
+
 class Config(_Strict):
     """The whole project file."""
 
@@ -88,6 +144,8 @@ class Config(_Strict):
     channels: list[Channel] = Field(min_length=1)
     privacy: Privacy = Privacy()
     kpis: list[KPI] = Field(default_factory=list)
+    goals: list[Goal] = Field(default_factory=list)
+    decomposition: Decomposition | None = None
 
     _cur = field_validator("reporting_currency")(classmethod(lambda cls, v: _currency(v)))
 
@@ -101,6 +159,34 @@ class Config(_Strict):
                     key = "code" if what == "markets" else "name"
                     raise ValueError(f"{what}[{i}].{key} = {n!r} is a duplicate")
                 seen.add(n)
+        return self
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        names = [g.name for g in self.goals]
+        for i, g in enumerate(self.goals):
+            if g.name in names[:i]:
+                raise ValueError(f"goals[{i}].name = {g.name!r} is a duplicate")
+            for dim, value in g.slice.items():
+                if dim == "market" and value not in self.market_codes:
+                    raise ValueError(f"goals[{i}].slice.market = {value!r}: expected one of "
+                                     f"{', '.join(self.market_codes)}")
+                if dim == "channel" and value not in self.channel_names:
+                    raise ValueError(f"goals[{i}].slice.channel = {value!r}: expected one of "
+                                     f"{', '.join(self.channel_names)}")
+        d = self.decomposition
+        if d is not None:
+            if d.goal not in names:
+                raise ValueError(f"decomposition.goal = {d.goal!r}: expected one of the goals "
+                                 f"({', '.join(names) or 'none defined'})")
+            for m in d.market_shares:
+                if m not in self.market_codes:
+                    raise ValueError(f"decomposition.market_shares.{m}: not a configured "
+                                     f"market; expected {', '.join(self.market_codes)}")
+            for c in d.channel_shares:
+                if c not in self.channel_names:
+                    raise ValueError(f"decomposition.channel_shares.{c}: not a configured "
+                                     f"channel; expected {', '.join(self.channel_names)}")
         return self
 
     @property
@@ -287,6 +373,71 @@ precise = false
 """
 
 
+# KPI goals from PLAN.md's KPI system: (kpi, base, target, challenge); direction from the KPI.
+PLAN_GOALS: list[tuple[str, float, float, float]] = [
+    ("precise_traffic_share", 0.40, 0.45, 0.50),
+    ("channel_roi", 2.5, 3.0, 4.0),
+    ("add_to_cart_rate", 0.30, 0.38, 0.42),
+    ("payment_conversion_rate", 0.12, 0.18, 0.22),
+    ("new_user_conversion", 0.25, 0.35, 0.40),
+    ("repurchase_rate", 0.30, 0.35, 0.40),
+    ("nps", 50, 65, 75),
+    ("return_rate", 0.20, 0.15, 0.10),
+]
+# New-user shares by channel for the goal decomposition (PLAN.md 5.1-6.1 channel mix).
+PLAN_CHANNEL_SHARES = {"live_commerce": 0.20, "social_ads": 0.25, "search_ads": 0.12,
+                       "short_video": 0.13, "referral": 0.10, "email_crm": 0.05,
+                       "organic": 0.15}
+PLAN_MARKET_SHARES = {"ID": 0.22, "TH": 0.13, "SG": 0.05, "DE": 0.13, "FR": 0.10, "BR": 0.15,
+                      "MX": 0.10, "US": 0.12}
+
+
+def goals_toml(year: int, new_users: tuple[float, float, float] | None = None) -> str:
+    """The goals section of a default project file for ``year``.
+
+    ``new_users`` (base, target, challenge) adds an annual new-user goal and its
+    decomposition into quarters (+8 % each), markets and channels; without it they are
+    left as a commented example, since their size depends on the platform.
+    """
+    lines = [
+        "",
+        "# Goals: a KPI, a period (2026, 2026-Q2 or 2026-05), an optional slice and the",
+        "# plan's three acceptance tiers: base (annual plan), target (industry-leading),",
+        "# challenge (breakthrough). For KPIs where lower is better, base >= target >= challenge.",
+    ]
+    for kpi, base, target, challenge in PLAN_GOALS:
+        lines += ["[[goals]]", f'name = "{kpi}_{year}"', f'kpi = "{kpi}"',
+                  f'period = "{year}"']
+        if challenge < base:
+            lines.append('direction = "down"')
+        lines += [f"base = {base:g}", f"target = {target:g}", f"challenge = {challenge:g}", ""]
+    nu = [
+        "[[goals]]", f'name = "new_users_{year}"', 'kpi = "new_users"', f'period = "{year}"',
+        *(f"{k} = {v:g}" for k, v in zip(("base", "target", "challenge"),
+                                         new_users or (4_500_000, 5_000_000, 5_500_000),
+                                         strict=True)),
+        "",
+        "# The annual new-user goal split into quarters growing by quarterly_growth, then into",
+        "# markets and channels by these shares (each set sums to 1).",
+        "[decomposition]", f'goal = "new_users_{year}"', "quarterly_growth = 0.08",
+        "market_shares = { " + ", ".join(f"{k} = {v:g}" for k, v in
+                                         PLAN_MARKET_SHARES.items()) + " }",
+        "channel_shares = { " + ", ".join(f"{k} = {v:g}" for k, v in
+                                          PLAN_CHANNEL_SHARES.items()) + " }",
+    ]
+    if new_users is None:
+        lines += ["# An annual new-user goal (size it to the platform) and its decomposition:"]
+        lines += [f"# {line}" if line else "#" for line in nu]
+    else:
+        lines += nu
+    return "\n".join(lines) + "\n"
+
+
+def default_toml(year: int, new_users: tuple[float, float, float] | None = None) -> str:
+    """A complete default project file with goals for ``year``."""
+    return DEFAULT_TOML + goals_toml(year, new_users)
+
+
 def default_config() -> Config:
-    """The configuration ``growthloop init`` writes, parsed."""
+    """The configuration ``growthloop init`` writes (less its goals), parsed."""
     return parse_config(DEFAULT_TOML, "default growthloop.toml")

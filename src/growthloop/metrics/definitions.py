@@ -62,6 +62,8 @@ class KPI(_Strict):
 
     ``value = scale * numerator / denominator`` (ratio), ``scale * measure`` (value) or
     ``value(period) / value(previous period) - 1`` (growth, ``of`` names the KPI).
+    ``maturity_days``: how long after a period its value keeps changing (a 30-day
+    conversion window, returns arriving later); reviews do not judge younger periods.
     """
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
@@ -76,6 +78,7 @@ class KPI(_Strict):
     scale: float = 1.0
     dimensions: list[str] | None = None
     formula: str = ""
+    maturity_days: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _shape(self) -> KPI:

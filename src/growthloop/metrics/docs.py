@@ -27,6 +27,8 @@ def _kpi(k: KPI, cat: dict[str, KPI]) -> list[str]:
     if k.formula:
         out.append(f"- formula: {k.formula}")
     out.append(f"- unit: {k.unit}; good direction: {k.direction}")
+    if k.maturity_days:
+        out.append(f"- final {k.maturity_days} days after the period ends")
     if k.kind == "ratio":
         scale = f"{k.scale:g} × " if k.scale != 1 else ""
         out += [f"- value = {scale}numerator / denominator",
