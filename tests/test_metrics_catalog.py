@@ -91,3 +91,11 @@ def test_unknown_names_list_what_exists(backend, cfg):
         compile_kpi("revenue", backend, cfg, grain="fortnight")
     with pytest.raises(InputError, match="cannot be sliced by 'device'; expected one of: market"):
         compile_kpi("revenue", backend, cfg, by=["device"])
+
+
+def test_slice_with_missing_values_stays_one_slice(backend, cfg):
+    # no session has a campaign: one NULL slice per month, not a numerator-only and a
+    # denominator-only row
+    df = compile_kpi("add_to_cart_rate", backend, cfg, grain="month", by=["campaign"]).execute()
+    assert df.campaign.isna().all()
+    assert df.value.tolist() == pytest.approx([2 / 5, 1 / 3])

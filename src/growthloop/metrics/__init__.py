@@ -10,11 +10,12 @@ from importlib import import_module
 from typing import Any
 
 __all__ = ["GRAINS", "KPI", "SOURCES", "Measure", "builtin_catalog", "catalog", "compile_kpi",
-           "kpi_dimensions"]
+           "funnel", "kpi_dimensions", "retention", "to_matrix"]
 
 _WHERE = {"GRAINS": "definitions", "KPI": "definitions", "Measure": "definitions",
           "SOURCES": "sources", "builtin_catalog": "compile", "catalog": "compile",
-          "compile_kpi": "compile", "kpi_dimensions": "compile"}
+          "compile_kpi": "compile", "kpi_dimensions": "compile", "funnel": "funnels",
+          "retention": "cohorts", "to_matrix": "cohorts"}
 
 
 def __getattr__(name: str) -> Any:

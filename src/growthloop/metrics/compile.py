@@ -202,7 +202,8 @@ def _compile(
                         value=m.numerator.cast("float64") * kpi.scale)
     num = compile_measure(kpi.numerator, backend, cfg, name="numerator", **kw)  # type: ignore
     den = compile_measure(kpi.denominator, backend, cfg, name="denominator", **kw)  # type: ignore
-    j = num.outer_join(den, [num[k] == den[k] for k in keys])
+    # NULL-safe: a slice whose value is missing (no campaign) is still one slice
+    j = num.outer_join(den, [num[k].identical_to(den[k]) for k in keys])
     keyed = {k: ibis.coalesce(j[k], j[f"{k}_right"]) for k in keys}
     n = j.numerator.cast("float64").fill_null(0)
     d = j.denominator.cast("float64")

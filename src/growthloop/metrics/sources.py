@@ -6,8 +6,8 @@ backend and the configuration; nothing here runs a query.
 
 Dimensions:
 - ``market``, ``country``, ``channel``, ``campaign``, ``device``;
-- ``customer_type``: ``new`` for activity within 30 days of the user's sign-up
-  (for orders: the user's first order), otherwise ``returning``;
+- ``customer_type``: ``new`` for activity within 30 days of the user's sign-up or
+  before it (anonymous), for orders the user's first order; otherwise ``returning``;
 - ``cohort``: the user's sign-up month, ``YYYY-MM``.
 """
 
@@ -52,8 +52,8 @@ def _users(b: BaseBackend, cfg: Config) -> ir.Table:
 
 def _with_user(t: ir.Table, users: ir.Table, ts: str) -> ir.Table:
     j = t.left_join(users, t.user_id == users.user_id)
-    new = (j.signup_ts.notnull()
-           & (j[ts] < j.signup_ts + ibis.interval(days=NEW_USER_DAYS)))
+    new = t.user_id.isnull() | (  # anonymous visitors are prospects: new
+        j.signup_ts.notnull() & (j[ts] < j.signup_ts + ibis.interval(days=NEW_USER_DAYS)))
     return j.mutate(customer_type=ibis.ifelse(new, "new", "returning"))
 
 
