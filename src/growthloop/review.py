@@ -29,8 +29,9 @@ from ibis.backends import BaseBackend
 from growthloop.config import Config
 from growthloop.errors import InputError
 from growthloop.goals import data_end, goals_frame
-from growthloop.metrics.compile import catalog, compile_kpi, kpi_dimensions
+from growthloop.metrics.compile import catalog, compile_kpi, kpi_dimensions, kpi_sources
 from growthloop.metrics.definitions import KPI
+from growthloop.metrics.sources import cached_sources
 
 __all__ = ["NOISE_PERIODS", "NOISE_Z", "Review", "last_complete_period", "mix_rate", "review"]
 
@@ -76,10 +77,11 @@ def _grain(cadence: Cadence) -> str:
 
 
 def _series(backend: BaseBackend, cfg: Config, kpi: str, cadence: Cadence,
-            periods: list[tuple[date, date]], by: list[str]) -> pd.DataFrame:
+            periods: list[tuple[date, date]], by: list[str],
+            cache: dict | None = None) -> pd.DataFrame:
     """The KPI per period (and slice), numerator and denominator summed over grains."""
     t = compile_kpi(kpi, backend, cfg, grain=_grain(cadence), by=by, start=periods[0][0],
-                    end=periods[-1][1]).execute()
+                    end=periods[-1][1], cache=cache).execute()
     t["day"] = pd.to_datetime(t.period).dt.date
     starts = [s for s, _ in periods]
     t["p"] = np.searchsorted(np.array(starts, dtype="datetime64[D]"),
@@ -140,6 +142,15 @@ def review(backend: BaseBackend, cfg: Config, cadence: Cadence = "weekly",
     cat = catalog(cfg)
     names = kpis or [k.name for k in cat.values() if k.kind != "growth"]
     goals = goals_frame(backend, cfg, as_of=end) if cfg.goals else pd.DataFrame()
+    with cached_sources(backend, cfg, kpi_sources(names, cat)) as cache:
+        movers, decomp = _movers(backend, cfg, cat, names, cadence, periods, as_of, end, cache)
+    order = sorted(movers, key=lambda m: (not m.flagged, m.segment != "all", -abs(m.z or 0)))
+    return Review(cadence, start, end, goals, order, decomp)
+
+
+def _movers(backend: BaseBackend, cfg: Config, cat: dict[str, KPI], names: list[str],
+            cadence: Cadence, periods: list[tuple[date, date]], as_of: date, end: date,
+            cache: dict) -> tuple[list[Mover], dict[str, pd.DataFrame]]:
     movers: list[Mover] = []
     decomp: dict[str, pd.DataFrame] = {}
     for name in names:
@@ -148,7 +159,7 @@ def review(backend: BaseBackend, cfg: Config, cadence: Cadence = "weekly",
         if "market" in kpi_dimensions(k, cat):
             slices.append(["market"])
         for by in slices:
-            t = _series(backend, cfg, name, cadence, periods, by)
+            t = _series(backend, cfg, name, cadence, periods, by, cache)
             groups = t.groupby(by) if by else [((), t)]
             for key, g in groups:
                 seg = "" if not by else f"{by[0]}={key[0] if isinstance(key, tuple) else key}"
@@ -157,9 +168,9 @@ def review(backend: BaseBackend, cfg: Config, cadence: Cadence = "weekly",
                 movers.append(m)
                 if by or not (k.kind == "ratio" and m.flagged):
                     continue
-                decomp[name] = _decompose(backend, cfg, name, cadence, periods[-2:], cat)
-    order = sorted(movers, key=lambda m: (not m.flagged, m.segment != "all", -abs(m.z or 0)))
-    return Review(cadence, start, end, goals, order, decomp)
+                decomp[name] = _decompose(backend, cfg, name, cadence, periods[-2:], cat,
+                                          cache)
+    return movers, decomp
 
 
 def _mover(k: KPI, t: pd.DataFrame, n: int, cadence: Cadence, segment: str,
@@ -189,14 +200,15 @@ def _mover(k: KPI, t: pd.DataFrame, n: int, cadence: Cadence, segment: str,
 
 
 def _decompose(backend: BaseBackend, cfg: Config, name: str, cadence: Cadence,
-               periods: list[tuple[date, date]], cat: dict[str, KPI]) -> pd.DataFrame:
+               periods: list[tuple[date, date]], cat: dict[str, KPI],
+               cache: dict) -> pd.DataFrame:
     """Mix and rate effects of a ratio KPI's change, by market and by channel."""
     k = cat[name]
     parts = []
     for dim in ("market", "channel"):
         if dim not in kpi_dimensions(k, cat):
             continue
-        s = _series(backend, cfg, name, cadence, periods, [dim])
+        s = _series(backend, cfg, name, cadence, periods, [dim], cache)
         g = s.groupby(["p", dim])[["numerator", "denominator"]].sum().reset_index()
         mr = mix_rate(g[g.p == 0].drop(columns="p"), g[g.p == 1].drop(columns="p"), dim)
         mr = mr.rename(columns={dim: "segment"})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from datetime import date, datetime, timedelta
-from functools import cache
+from functools import lru_cache
 from importlib import resources
 
 import ibis
@@ -22,10 +22,11 @@ from growthloop.errors import InputError
 from growthloop.metrics.definitions import GRAINS, KPI, Measure
 from growthloop.metrics.sources import SOURCES, source_table
 
-__all__ = ["builtin_catalog", "catalog", "compile_kpi", "compile_measure", "kpi_dimensions"]
+__all__ = ["builtin_catalog", "catalog", "compile_kpi", "compile_measure", "kpi_dimensions",
+           "kpi_sources"]
 
 
-@cache
+@lru_cache(maxsize=1)
 def builtin_catalog() -> dict[str, KPI]:
     """The KPIs shipped with growthloop (``metrics/catalog.toml``)."""
     text = resources.files("growthloop.metrics").joinpath("catalog.toml").read_text("utf-8")
@@ -59,6 +60,17 @@ def _check(k: KPI, cat: dict[str, KPI]) -> None:
             if col not in allowed:
                 raise InputError(f"kpis.{k.name}: column {col!r} is not in source "
                                  f"{m.source!r}; expected one of {', '.join(sorted(allowed))}")
+
+
+def kpi_sources(names: list[str], cat: dict[str, KPI]) -> list[str]:
+    """The sources the KPIs ``names`` read (growth KPIs through the KPI they grow)."""
+    out: list[str] = []
+    for n in names:
+        k = cat[n]
+        found = kpi_sources([k.of], cat) if k.kind == "growth" else [  # type: ignore[list-item]
+            m.source for m in k.measures()]
+        out += [s for s in found if s not in out]
+    return out
 
 
 def kpi_dimensions(k: KPI, cat: dict[str, KPI]) -> list[str]:
@@ -115,9 +127,10 @@ def _to_ts(d: date | datetime | str | None) -> datetime | None:
 def compile_measure(
     m: Measure, backend: BaseBackend, cfg: Config, *, grain: str, by: list[str],
     start: datetime | None, end: datetime | None, name: str = "m",
+    cache: dict[str, ir.Table] | None = None,
 ) -> ir.Table:
     """``period``, ``by`` dimensions and the measure ``name``, one row per period x slice."""
-    t = _filter(source_table(m.source, backend, cfg), m.filter)
+    t = _filter(source_table(m.source, backend, cfg, cache), m.filter)
     t = t.mutate(period=_period(t.ts, grain))
     keys = ["period", *by]
     if m.cumulative:
@@ -162,8 +175,12 @@ def compile_kpi(
     by: list[str] | tuple[str, ...] = (),
     start: date | datetime | str | None = None,
     end: date | datetime | str | None = None,
+    cache: dict[str, ir.Table] | None = None,
 ) -> ir.Table:
-    """One KPI by ``grain`` and the ``by`` dimensions over ``[start, end)``."""
+    """One KPI by ``grain`` and the ``by`` dimensions over ``[start, end)``.
+
+    ``cache`` maps source names to materialised tables (``cached_sources``).
+    """
     cat = catalog(cfg)
     if isinstance(kpi, str):
         if kpi not in cat:
@@ -177,24 +194,25 @@ def compile_kpi(
         if d not in allowed:
             raise InputError(f"KPI {kpi.name!r} cannot be sliced by {d!r}; "
                              f"expected one of: {', '.join(allowed) or '(none)'}")
-    return _compile(kpi, cat, backend, cfg, grain, by, _to_ts(start), _to_ts(end)).order_by(
-        ["period", *by])
+    return _compile(kpi, cat, backend, cfg, grain, by, _to_ts(start), _to_ts(end),
+                    cache).order_by(["period", *by])
 
 
 def _compile(
     kpi: KPI, cat: dict[str, KPI], backend: BaseBackend, cfg: Config, grain: str,
     by: list[str], t0: datetime | None, t1: datetime | None,
+    cache: dict[str, ir.Table] | None = None,
 ) -> ir.Table:
     keys = ["period", *by]
     if kpi.kind == "growth":
         base = _compile(cat[kpi.of], cat, backend, cfg, grain, by,  # type: ignore[index]
-                        _shift_back(t0, grain) if t0 else None, t1)
+                        _shift_back(t0, grain) if t0 else None, t1, cache)
         w = ibis.window(group_by=by or None, order_by="period")
         prev = base.value.lag().over(w)
         out = base.select(*keys, numerator=base.value, denominator=prev,
                           value=base.value / prev.nullif(0) - 1)
         return out.filter(out.period >= t0.date()) if t0 else out
-    kw = dict(grain=grain, by=by, start=t0, end=t1)
+    kw = dict(grain=grain, by=by, start=t0, end=t1, cache=cache)
     if kpi.kind == "value":
         m = compile_measure(kpi.measure, backend, cfg, name="numerator", **kw)  # type: ignore
         return m.select(*keys, numerator=m.numerator,

@@ -13,7 +13,8 @@ Dimensions:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import ibis
@@ -23,7 +24,7 @@ from ibis.backends import BaseBackend
 from growthloop.config import Config
 from growthloop.money import to_reporting
 
-__all__ = ["NEW_USER_DAYS", "SOURCES", "Source", "source_table"]
+__all__ = ["NEW_USER_DAYS", "SOURCES", "Source", "cached_sources", "source_table"]
 
 NEW_USER_DAYS = 30
 
@@ -196,6 +197,27 @@ SOURCES: dict[str, Source] = {
 }
 
 
-def source_table(name: str, backend: BaseBackend, cfg: Config) -> ir.Table:
-    """The Ibis table of source ``name``."""
+def source_table(name: str, backend: BaseBackend, cfg: Config,
+                 cache: dict[str, ir.Table] | None = None) -> ir.Table:
+    """The Ibis table of source ``name`` (from ``cache`` when it holds it)."""
+    if cache is not None and name in cache:
+        return cache[name]
     return SOURCES[name].build(backend, cfg)
+
+
+@contextmanager
+def cached_sources(backend: BaseBackend, cfg: Config,
+                   names: list[str] | None = None) -> Iterator[dict[str, ir.Table]]:
+    """Materialise sources once in the engine (temporary tables) for many KPIs.
+
+    Computing many KPIs from the same sources (the catalog, a review) would otherwise
+    rebuild each source, e.g. group every event into sessions, once per KPI.
+    """
+    cache: dict[str, ir.Table] = {}
+    try:
+        for n in names or list(SOURCES):
+            cache[n] = SOURCES[n].build(backend, cfg).cache()
+        yield cache
+    finally:
+        for t in cache.values():
+            t.release()
