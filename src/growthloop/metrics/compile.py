@@ -130,7 +130,8 @@ def compile_measure(
     cache: dict[str, ir.Table] | None = None,
 ) -> ir.Table:
     """``period``, ``by`` dimensions and the measure ``name``, one row per period x slice."""
-    t = _filter(source_table(m.source, backend, cfg, cache), m.filter)
+    used = {*by, *m.filter, *([m.column] if m.column else [])}
+    t = _filter(source_table(m.source, backend, cfg, cache, columns=used), m.filter)
     t = t.mutate(period=_period(t.ts, grain))
     keys = ["period", *by]
     if m.cumulative:

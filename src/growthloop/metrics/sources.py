@@ -24,9 +24,13 @@ from ibis.backends import BaseBackend
 from growthloop.config import Config
 from growthloop.money import to_reporting
 
-__all__ = ["NEW_USER_DAYS", "SOURCES", "Source", "cached_sources", "source_table"]
+__all__ = ["NEW_USER_DAYS", "SOURCES", "USER_DIMENSIONS", "Source", "cached_sources",
+           "source_table"]
 
 NEW_USER_DAYS = 30
+
+
+USER_DIMENSIONS = ("country", "customer_type", "cohort")  # need a join with users
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,8 @@ class Source:
     dimensions: tuple[str, ...]
     columns: tuple[str, ...]  # columns measures and filters may use
     build: Callable[[BaseBackend, Config], ir.Table]
+    # the same rows without the user dimensions, when they are cheaper that way
+    build_plain: Callable[[BaseBackend, Config], ir.Table] | None = None
 
 
 def _cohort(ts: ir.TimestampValue) -> ir.StringValue:
@@ -95,6 +101,13 @@ def events(b: BaseBackend, cfg: Config) -> ir.Table:
         "event_id", "ts", "user_id", "session_id", "event_type", "market", "channel",
         "campaign", "device", "customer_type", "cohort", country=j.u_country,
     )
+
+
+def events_plain(b: BaseBackend, cfg: Config) -> ir.Table:
+    """Events without the user's country, cohort and customer type (no join)."""
+    e = b.table("events")
+    return e.select("event_id", "user_id", "session_id", "event_type", "market", "channel",
+                    "campaign", "device", ts=e.event_ts)
 
 
 def orders(b: BaseBackend, cfg: Config) -> ir.Table:
@@ -179,7 +192,7 @@ SOURCES: dict[str, Source] = {
                 "has_add_to_cart", "has_checkout", "has_purchase", "has_content_view",
                 "has_share", "has_live_interaction"), sessions),
         Source("events", "behaviour events", _DIMS_ALL,
-               ("event_id", "user_id", "session_id", "event_type"), events),
+               ("event_id", "user_id", "session_id", "event_type"), events, events_plain),
         Source("orders", "orders not cancelled, money in the reporting currency",
                ("market", "country", "channel", "campaign", "customer_type", "cohort"),
                ("order_id", "user_id", "status", "revenue", "kept", "returned", "delivered",
@@ -198,11 +211,20 @@ SOURCES: dict[str, Source] = {
 
 
 def source_table(name: str, backend: BaseBackend, cfg: Config,
-                 cache: dict[str, ir.Table] | None = None) -> ir.Table:
-    """The Ibis table of source ``name`` (from ``cache`` when it holds it)."""
+                 cache: dict[str, ir.Table] | None = None, *,
+                 columns: set[str] | None = None) -> ir.Table:
+    """The Ibis table of source ``name`` (from ``cache`` when it holds it).
+
+    ``columns``: the columns the caller will use; when none of them is a user dimension
+    and the source has a plain form, that cheaper form is returned.
+    """
+    src = SOURCES[name]
+    if (src.build_plain is not None and columns is not None
+            and not columns & set(USER_DIMENSIONS)):
+        return src.build_plain(backend, cfg)
     if cache is not None and name in cache:
         return cache[name]
-    return SOURCES[name].build(backend, cfg)
+    return src.build(backend, cfg)
 
 
 @contextmanager
@@ -216,7 +238,8 @@ def cached_sources(backend: BaseBackend, cfg: Config,
     cache: dict[str, ir.Table] = {}
     try:
         for n in names or list(SOURCES):
-            cache[n] = SOURCES[n].build(backend, cfg).cache()
+            if SOURCES[n].build_plain is None:  # a plain source is a cheap read already
+                cache[n] = SOURCES[n].build(backend, cfg).cache()
         yield cache
     finally:
         for t in cache.values():
