@@ -24,7 +24,6 @@ import pandas as pd
 from growthloop.config import default_config
 from growthloop.ingest import ingest_file
 from growthloop.metrics import catalog, compile_kpi, kpi_dimensions
-from growthloop.metrics.compile import kpi_sources
 from growthloop.metrics.sources import cached_sources
 from growthloop.privacy import pseudonymiser
 from growthloop.schema import TABLES
@@ -325,7 +324,7 @@ def run_growthloop(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
     cat = catalog(CFG)
     names = list(cat)
     out = {}
-    with cached_sources(b, CFG, kpi_sources(names, cat)) as cache:
+    with cached_sources(b, CFG) as cache:
         for name in names:
             by = [d for d in ("market", "channel") if d in kpi_dimensions(cat[name], cat)]
             out[name] = compile_kpi(name, b, CFG, grain="week", by=by, cache=cache).execute()

@@ -29,9 +29,9 @@ from ibis.backends import BaseBackend
 from growthloop.config import Config
 from growthloop.errors import InputError
 from growthloop.goals import data_end, goals_frame
-from growthloop.metrics.compile import catalog, compile_kpi, kpi_dimensions, kpi_sources
+from growthloop.metrics.compile import catalog, compile_kpi, kpi_dimensions
 from growthloop.metrics.definitions import KPI
-from growthloop.metrics.sources import cached_sources
+from growthloop.metrics.sources import SourceCache, cached_sources
 
 __all__ = ["NOISE_PERIODS", "NOISE_Z", "Review", "last_complete_period", "mix_rate", "review"]
 
@@ -78,7 +78,7 @@ def _grain(cadence: Cadence) -> str:
 
 def _series(backend: BaseBackend, cfg: Config, kpi: str, cadence: Cadence,
             periods: list[tuple[date, date]], by: list[str],
-            cache: dict | None = None) -> pd.DataFrame:
+            cache: SourceCache | None = None) -> pd.DataFrame:
     """The KPI per period (and slice), numerator and denominator summed over grains."""
     t = compile_kpi(kpi, backend, cfg, grain=_grain(cadence), by=by, start=periods[0][0],
                     end=periods[-1][1], cache=cache).execute()
@@ -142,7 +142,7 @@ def review(backend: BaseBackend, cfg: Config, cadence: Cadence = "weekly",
     cat = catalog(cfg)
     names = kpis or [k.name for k in cat.values() if k.kind != "growth"]
     goals = goals_frame(backend, cfg, as_of=end) if cfg.goals else pd.DataFrame()
-    with cached_sources(backend, cfg, kpi_sources(names, cat)) as cache:
+    with cached_sources(backend, cfg) as cache:
         movers, decomp = _movers(backend, cfg, cat, names, cadence, periods, as_of, end, cache)
     order = sorted(movers, key=lambda m: (not m.flagged, m.segment != "all", -abs(m.z or 0)))
     return Review(cadence, start, end, goals, order, decomp)
@@ -150,7 +150,7 @@ def review(backend: BaseBackend, cfg: Config, cadence: Cadence = "weekly",
 
 def _movers(backend: BaseBackend, cfg: Config, cat: dict[str, KPI], names: list[str],
             cadence: Cadence, periods: list[tuple[date, date]], as_of: date, end: date,
-            cache: dict) -> tuple[list[Mover], dict[str, pd.DataFrame]]:
+            cache: SourceCache) -> tuple[list[Mover], dict[str, pd.DataFrame]]:
     movers: list[Mover] = []
     decomp: dict[str, pd.DataFrame] = {}
     for name in names:
@@ -201,7 +201,7 @@ def _mover(k: KPI, t: pd.DataFrame, n: int, cadence: Cadence, segment: str,
 
 def _decompose(backend: BaseBackend, cfg: Config, name: str, cadence: Cadence,
                periods: list[tuple[date, date]], cat: dict[str, KPI],
-               cache: dict) -> pd.DataFrame:
+               cache: SourceCache) -> pd.DataFrame:
     """Mix and rate effects of a ratio KPI's change, by market and by channel."""
     k = cat[name]
     parts = []

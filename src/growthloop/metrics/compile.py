@@ -20,10 +20,9 @@ from ibis.backends import BaseBackend
 from growthloop.config import Config
 from growthloop.errors import InputError
 from growthloop.metrics.definitions import GRAINS, KPI, Measure
-from growthloop.metrics.sources import SOURCES, source_table
+from growthloop.metrics.sources import SOURCES, SourceCache, source_table
 
-__all__ = ["builtin_catalog", "catalog", "compile_kpi", "compile_measure", "kpi_dimensions",
-           "kpi_sources"]
+__all__ = ["builtin_catalog", "catalog", "compile_kpi", "compile_measure", "kpi_dimensions"]
 
 
 @lru_cache(maxsize=1)
@@ -60,17 +59,6 @@ def _check(k: KPI, cat: dict[str, KPI]) -> None:
             if col not in allowed:
                 raise InputError(f"kpis.{k.name}: column {col!r} is not in source "
                                  f"{m.source!r}; expected one of {', '.join(sorted(allowed))}")
-
-
-def kpi_sources(names: list[str], cat: dict[str, KPI]) -> list[str]:
-    """The sources the KPIs ``names`` read (growth KPIs through the KPI they grow)."""
-    out: list[str] = []
-    for n in names:
-        k = cat[n]
-        found = kpi_sources([k.of], cat) if k.kind == "growth" else [  # type: ignore[list-item]
-            m.source for m in k.measures()]
-        out += [s for s in found if s not in out]
-    return out
 
 
 def kpi_dimensions(k: KPI, cat: dict[str, KPI]) -> list[str]:
@@ -127,7 +115,7 @@ def _to_ts(d: date | datetime | str | None) -> datetime | None:
 def compile_measure(
     m: Measure, backend: BaseBackend, cfg: Config, *, grain: str, by: list[str],
     start: datetime | None, end: datetime | None, name: str = "m",
-    cache: dict[str, ir.Table] | None = None,
+    cache: SourceCache | None = None,
 ) -> ir.Table:
     """``period``, ``by`` dimensions and the measure ``name``, one row per period x slice."""
     used = {*by, *m.filter, *([m.column] if m.column else [])}
@@ -176,11 +164,11 @@ def compile_kpi(
     by: list[str] | tuple[str, ...] = (),
     start: date | datetime | str | None = None,
     end: date | datetime | str | None = None,
-    cache: dict[str, ir.Table] | None = None,
+    cache: SourceCache | None = None,
 ) -> ir.Table:
     """One KPI by ``grain`` and the ``by`` dimensions over ``[start, end)``.
 
-    ``cache`` maps source names to materialised tables (``cached_sources``).
+    ``cache`` materialises each source once across many KPIs (``cached_sources``).
     """
     cat = catalog(cfg)
     if isinstance(kpi, str):
@@ -202,7 +190,7 @@ def compile_kpi(
 def _compile(
     kpi: KPI, cat: dict[str, KPI], backend: BaseBackend, cfg: Config, grain: str,
     by: list[str], t0: datetime | None, t1: datetime | None,
-    cache: dict[str, ir.Table] | None = None,
+    cache: SourceCache | None = None,
 ) -> ir.Table:
     keys = ["period", *by]
     if kpi.kind == "growth":

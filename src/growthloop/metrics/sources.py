@@ -24,8 +24,8 @@ from ibis.backends import BaseBackend
 from growthloop.config import Config
 from growthloop.money import to_reporting
 
-__all__ = ["NEW_USER_DAYS", "SOURCES", "USER_DIMENSIONS", "Source", "cached_sources",
-           "source_table"]
+__all__ = ["NEW_USER_DAYS", "SOURCES", "USER_DIMENSIONS", "Source", "SourceCache",
+           "cached_sources", "source_table"]
 
 NEW_USER_DAYS = 30
 
@@ -42,6 +42,7 @@ class Source:
     build: Callable[[BaseBackend, Config], ir.Table]
     # the same rows without the user dimensions, when they are cheaper that way
     build_plain: Callable[[BaseBackend, Config], ir.Table] | None = None
+    plain_is_scan: bool = False  # the plain form only reads a table: never materialise it
 
 
 def _cohort(ts: ir.TimestampValue) -> ir.StringValue:
@@ -73,24 +74,29 @@ def _channel_flags(t: ir.Table, cfg: Config, col: str = "channel") -> ir.Table:
     )
 
 
-def sessions(b: BaseBackend, cfg: Config) -> ir.Table:
+_SESSION_FLAGS = ("product_view", "add_to_cart", "checkout", "purchase", "content_view",
+                  "share", "live_interaction")
+
+
+def sessions_plain(b: BaseBackend, cfg: Config) -> ir.Table:
     """One row per session: its first event, the touch that started it, what happened."""
     e = b.table("events")
-    has = {k: (e.event_type == k).any() for k in (
-        "product_view", "add_to_cart", "checkout", "purchase", "content_view", "share",
-        "live_interaction")}
     s = e.group_by(e.session_id).aggregate(
         ts=e.event_ts.min(), user_id=e.user_id.max(), market=e.market.min(),
         channel=e.channel.min(), campaign=e.campaign.min(), device=e.device.min(),
-        **{f"has_{k}": v for k, v in has.items()},
-    )
-    s = _with_user(s, _users(b, cfg), "ts")
-    s = s.select(
-        "session_id", "ts", "user_id", "market", "channel", "campaign", "device",
-        *[f"has_{k}" for k in has], "customer_type", "cohort",
-        country=s.u_country,
+        **{f"has_{k}": (e.event_type == k).any() for k in _SESSION_FLAGS},
     )
     return _channel_flags(s, cfg)
+
+
+def sessions(b: BaseBackend, cfg: Config) -> ir.Table:
+    """Sessions with the user's country, cohort and customer type."""
+    s = _with_user(sessions_plain(b, cfg), _users(b, cfg), "ts")
+    return s.select(
+        "session_id", "ts", "user_id", "market", "channel", "campaign", "device",
+        *[f"has_{k}" for k in _SESSION_FLAGS], "precise", "organic", "customer_type",
+        "cohort", country=s.u_country,
+    )
 
 
 def events(b: BaseBackend, cfg: Config) -> ir.Table:
@@ -190,9 +196,10 @@ SOURCES: dict[str, Source] = {
         Source("sessions", "one row per session (events grouped by session_id)", _DIMS_ALL,
                ("session_id", "user_id", "precise", "organic", "has_product_view",
                 "has_add_to_cart", "has_checkout", "has_purchase", "has_content_view",
-                "has_share", "has_live_interaction"), sessions),
+                "has_share", "has_live_interaction"), sessions, sessions_plain),
         Source("events", "behaviour events", _DIMS_ALL,
-               ("event_id", "user_id", "session_id", "event_type"), events, events_plain),
+               ("event_id", "user_id", "session_id", "event_type"), events, events_plain,
+               plain_is_scan=True),
         Source("orders", "orders not cancelled, money in the reporting currency",
                ("market", "country", "channel", "campaign", "customer_type", "cohort"),
                ("order_id", "user_id", "status", "revenue", "kept", "returned", "delivered",
@@ -210,37 +217,54 @@ SOURCES: dict[str, Source] = {
 }
 
 
-def source_table(name: str, backend: BaseBackend, cfg: Config,
-                 cache: dict[str, ir.Table] | None = None, *,
-                 columns: set[str] | None = None) -> ir.Table:
-    """The Ibis table of source ``name`` (from ``cache`` when it holds it).
-
-    ``columns``: the columns the caller will use; when none of them is a user dimension
-    and the source has a plain form, that cheaper form is returned.
-    """
-    src = SOURCES[name]
-    if (src.build_plain is not None and columns is not None
-            and not columns & set(USER_DIMENSIONS)):
-        return src.build_plain(backend, cfg)
-    if cache is not None and name in cache:
-        return cache[name]
-    return src.build(backend, cfg)
-
-
-@contextmanager
-def cached_sources(backend: BaseBackend, cfg: Config,
-                   names: list[str] | None = None) -> Iterator[dict[str, ir.Table]]:
-    """Materialise sources once in the engine (temporary tables) for many KPIs.
+class SourceCache:
+    """Sources materialised in the engine on first use, released by ``release``.
 
     Computing many KPIs from the same sources (the catalog, a review) would otherwise
     rebuild each source, e.g. group every event into sessions, once per KPI.
     """
-    cache: dict[str, ir.Table] = {}
+
+    def __init__(self, backend: BaseBackend, cfg: Config) -> None:
+        self.backend, self.cfg = backend, cfg
+        self._tables: dict[tuple[str, bool], ir.Table] = {}
+
+    def get(self, name: str, plain: bool) -> ir.Table:
+        src = SOURCES[name]
+        build = src.build_plain if plain and src.build_plain else src.build
+        if plain and src.plain_is_scan:
+            return build(self.backend, self.cfg)
+        key = (name, plain)
+        if key not in self._tables:
+            self._tables[key] = build(self.backend, self.cfg).cache()
+        return self._tables[key]
+
+    def release(self) -> None:
+        for t in self._tables.values():
+            t.release()
+        self._tables.clear()
+
+
+def source_table(name: str, backend: BaseBackend, cfg: Config,
+                 cache: SourceCache | None = None, *,
+                 columns: set[str] | None = None) -> ir.Table:
+    """The Ibis table of source ``name`` (through ``cache`` when given).
+
+    ``columns``: the columns the caller will use; when none of them is a user dimension
+    and the source has a plain form, that cheaper form is used.
+    """
+    src = SOURCES[name]
+    plain = (src.build_plain is not None and columns is not None
+             and not columns & set(USER_DIMENSIONS))
+    if cache is not None:
+        return cache.get(name, plain)
+    return (src.build_plain if plain else src.build)(backend, cfg)  # type: ignore[misc]
+
+
+@contextmanager
+def cached_sources(backend: BaseBackend, cfg: Config) -> Iterator[SourceCache]:
+    """A ``SourceCache`` for a block of work, released when the block ends."""
+    cache = SourceCache(backend, cfg)
     try:
-        for n in names or list(SOURCES):
-            if SOURCES[n].build_plain is None:  # a plain source is a cheap read already
-                cache[n] = SOURCES[n].build(backend, cfg).cache()
         yield cache
     finally:
-        for t in cache.values():
-            t.release()
+        cache.release()
