@@ -80,7 +80,8 @@ def test_errors_exit_nonzero_with_one_line(tmp_path):
 
 
 def test_help_has_examples(tmp_path):
-    for cmd in ("init", "ingest", "erase", "simulate", "summary", "demo", "schema"):
+    for cmd in ("init", "ingest", "erase", "simulate", "summary", "demo", "schema", "kpi",
+                "goals", "review", "funnel", "cohorts"):
         r = run(cmd, "--help", cwd=tmp_path)
         assert r.returncode == 0 and "Example: growthloop " + cmd in r.stdout, cmd
 
@@ -118,7 +119,16 @@ def test_kpi_goals_review_commands(tmp_path, con, cfg, pseudo):
     movers = {(m["kpi"], m["segment"]): m for m in doc["movers"]}
     assert movers[("revenue", "all")]["previous"] == 50.0
     assert movers[("revenue", "all")]["current"] == 78.0
+    f = run("funnel", "session_start", "product_view", "add_to_cart", "--json", cwd=tmp_path)
+    assert f.returncode == 0, f.stderr
+    assert [x["units"] for x in json.loads(f.stdout)["rows"]] == [8, 3, 3]
+    c = run("cohorts", "--json", cwd=tmp_path)
+    assert c.returncode == 0, c.stderr
+    jan = {x["periods_since"]: x["retention"] for x in json.loads(c.stdout)["rows"]
+           if x["cohort"].startswith("2025-01")}
+    assert jan[0] == 1.0 and jan[1] == 2 / 3  # u1 and u2 come back in February
     for args, message in [
+        (("funnel", "session_start", "teleport"), "teleport"),
         (("review", "--cadence", "daily"), "unknown cadence 'daily'"),
         (("goals", "--as-of", "soon"), "--as-of 'soon' is not a date"),
         (("kpi", "arpu"), "unknown KPI 'arpu'; expected one of:"),

@@ -99,3 +99,60 @@ def test_slice_with_missing_values_stays_one_slice(backend, cfg):
     df = compile_kpi("add_to_cart_rate", backend, cfg, grain="month", by=["campaign"]).execute()
     assert df.campaign.isna().all()
     assert df.value.tolist() == pytest.approx([2 / 5, 1 / 3])
+
+
+def test_user_kpi_from_the_project_file(backend):
+    from growthloop.config import DEFAULT_TOML, parse_config
+    from growthloop.metrics import catalog
+
+    cfg = parse_config(DEFAULT_TOML + """
+[[kpis]]
+name = "share_rate"
+description = "Sessions with a share / sessions."
+kind = "ratio"
+unit = "share"
+direction = "up"
+numerator = { source = "sessions", agg = "count", filter = { has_share = true } }
+denominator = { source = "sessions", agg = "count" }
+
+[[kpis]]
+name = "big_orders"
+description = "Orders kept worth 45 or more."
+kind = "value"
+unit = "count"
+direction = "up"
+measure = { source = "orders", agg = "count", filter = { revenue = { ">=" = 45 } } }
+""")
+    assert {"share_rate", "big_orders"} <= set(catalog(cfg))
+    df = compile_kpi("share_rate", backend, cfg, grain="month").execute()
+    assert df.value.tolist() == pytest.approx([1 / 5, 0 / 3])  # s4 shares in January
+    df = compile_kpi("big_orders", backend, cfg, grain="month").execute()
+    assert df.value.tolist() == [1, 1]  # o1 (50) in January, o4 (48) in February
+
+
+@pytest.mark.parametrize(("kpi", "message"), [
+    ('name = "revenue"\ndescription = "x"\nkind = "value"\nunit = "count"\ndirection = "up"\n'
+     'measure = { source = "orders" }', "'revenue' is a built-in KPI"),
+    ('name = "x"\ndescription = "x"\nkind = "value"\nunit = "count"\ndirection = "up"\n'
+     'measure = { source = "clicks" }', "source = 'clicks': expected one of sessions"),
+    ('name = "x"\ndescription = "x"\nkind = "value"\nunit = "count"\ndirection = "up"\n'
+     'measure = { source = "orders", agg = "sum", column = "price" }',
+     "column 'price' is not in source 'orders'"),
+])
+def test_bad_user_kpi(kpi, message):
+    from growthloop.config import DEFAULT_TOML, parse_config
+    from growthloop.metrics import catalog
+
+    cfg = parse_config(DEFAULT_TOML + "[[kpis]]\n" + kpi + "\n")
+    with pytest.raises(InputError) as e:
+        catalog(cfg)
+    assert message in str(e.value)
+
+
+def test_user_kpi_shape_errors_name_the_key():
+    from growthloop.config import DEFAULT_TOML, parse_config
+    from growthloop.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"kpis\[0\]: .*kind = 'ratio' needs denominator"):
+        parse_config(DEFAULT_TOML + '[[kpis]]\nname = "x"\ndescription = "x"\nkind = "ratio"\n'
+                     'unit = "share"\ndirection = "up"\nnumerator = { source = "orders" }\n')

@@ -18,6 +18,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -370,6 +371,7 @@ def kpi(
     """KPIs of the catalog by time grain and slice, from the project warehouse."""
     from growthloop.metrics import catalog, compile_kpi
     from growthloop.metrics.docs import metrics_markdown
+    from growthloop.metrics.sources import cached_sources
     from growthloop.warehouse import connect, ibis_backend
 
     if markdown:
@@ -396,11 +398,13 @@ def kpi(
     try:
         b = ibis_backend(con)
         frames = []
-        for name in names:
-            df = compile_kpi(name, b, cfg, grain=grain, by=dims, start=start, end=end).execute()
-            df.insert(0, "kpi", name)
-            df["period"] = df["period"].astype(str).str[:10]
-            frames.append(df)
+        with cached_sources(b, cfg) as cache:
+            for name in names:
+                df = compile_kpi(name, b, cfg, grain=grain, by=dims, start=start, end=end,
+                                 cache=cache).execute()
+                df.insert(0, "kpi", name)
+                df["period"] = df["period"].astype(str).str[:10]
+                frames.append(df)
     finally:
         con.close()
     import pandas as pd
@@ -424,6 +428,8 @@ def kpi(
 def _fmt_any(v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
+    if isinstance(v, int | np.integer) and not isinstance(v, bool):
+        return f"{v:,}"
     if isinstance(v, float):
         return f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.0f}"
     return str(v)
@@ -584,6 +590,76 @@ def review(
                   f"({top.rate_0:.2%} -> {top.rate_1:.2%})", highlight=False)
 
 
+def _print_frame(df: Any, title: str, pct: tuple[str, ...] = ()) -> None:
+    t = RichTable(title=title)
+    for c in df.columns:
+        t.add_column(str(c), justify="left" if df[c].dtype == object else "right")
+    for r in df.itertuples(index=False):
+        t.add_row(*[(f"{v:.1%}" if c in pct and isinstance(v, float) and not math.isnan(v)
+                     else _fmt_any(v)) for c, v in zip(df.columns, r, strict=True)])
+    out.print(t)
+
+
+@command(epilog="Example: growthloop funnel session_start product_view add_to_cart checkout "
+                "purchase --by market")
+def funnel(
+    steps: Annotated[list[str], typer.Argument(help="Event types, in order.")],
+    within: Annotated[str, typer.Option(help="session, or days (per user).")] = "session",
+    days: Annotated[int, typer.Option(help="Window for --within days.")] = 7,
+    by: Annotated[str | None, typer.Option(help="Dimensions, comma-separated.")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Day after the last.")] = None,
+    config: ConfigOpt = Path("growthloop.toml"),
+    as_json: JsonOpt = False,
+) -> None:
+    """An ordered funnel: units reaching each step, conversion, drop-off, median time."""
+    from growthloop.metrics import funnel as run_funnel
+    from growthloop.warehouse import connect, ibis_backend
+
+    cfg, wh = _project(config)
+    con = connect(wh, read_only=True)
+    try:
+        df = run_funnel(ibis_backend(con), cfg, steps, within=within, days=days,
+                        by=_csv_list(by), start=start, end=end).execute()
+    finally:
+        con.close()
+    if as_json:
+        _print_json({"steps": steps, "within": within, "rows": _records(df)})
+        return
+    _print_frame(df, f"Funnel within {within if within == 'session' else f'{days} days'}",
+                 pct=("conversion_from_previous", "conversion_from_first", "drop_off_rate"))
+
+
+@command(epilog="Example: growthloop cohorts --cohort first_purchase --measure revenue")
+def cohorts(
+    cohort: Annotated[str, typer.Option(help="signup or first_purchase.")] = "signup",
+    period: Annotated[str, typer.Option(help="day, week or month.")] = "month",
+    measure: Annotated[str, typer.Option(help="users or revenue.")] = "users",
+    periods: Annotated[int, typer.Option(min=1, help="Periods since the cohort.")] = 12,
+    config: ConfigOpt = Path("growthloop.toml"),
+    as_json: JsonOpt = False,
+) -> None:
+    """The retention triangle: each cohort's share still active (or revenue) by period."""
+    from growthloop.metrics import retention, to_matrix
+    from growthloop.warehouse import connect, ibis_backend
+
+    cfg, wh = _project(config)
+    con = connect(wh, read_only=True)
+    try:
+        df = retention(ibis_backend(con), cfg, cohort=cohort, period=period, measure=measure,
+                       periods=periods).execute()
+    finally:
+        con.close()
+    if as_json:
+        _print_json({"cohort": cohort, "measure": measure, "rows": _records(df)})
+        return
+    m = to_matrix(df).reset_index()
+    m.columns = [str(c)[:10] for c in m.columns]
+    m[m.columns[0]] = m[m.columns[0]].astype(str).str[:10]
+    _print_frame(m, f"{measure.capitalize()} retention by {cohort} cohort and {period}s since",
+                 pct=tuple(m.columns[1:]))
+
+
 @command(epilog="Example: growthloop schema --markdown > docs/data-model.md")
 def schema(
     markdown: Annotated[bool, typer.Option("--markdown", help="The full reference.")] = False,
@@ -603,3 +679,139 @@ def schema(
 
 def main() -> None:  # pragma: no cover - console entry point
     app()
+
+
+def _attribution_table(df: Any, title: str, value_label: str) -> RichTable:
+    t = RichTable(title=title)
+    markov = "removal_effect" in df.columns
+    cols = ["channel", "conversions", "share", value_label]
+    if markov:
+        cols += ["removal effect"] + (["95% interval"] if "conversions_lo" in df.columns else [])
+    for c in cols:
+        t.add_column(c, justify="left" if c == "channel" else "right")
+    total = float(df.conversions.sum())
+    for _, r in df.iterrows():
+        row = [str(r.channel), f"{r.conversions:,.1f}",
+               _fmt(r.conversions / total if total else float("nan"), "pct"),
+               _fmt(r.value, "money")]
+        if markov:
+            row.append(_fmt(r.removal_effect, "pct"))
+            if "conversions_lo" in df.columns:
+                row.append(f"{r.conversions_lo:,.1f} – {r.conversions_hi:,.1f}")
+        t.add_row(*row)
+    return t
+
+
+def print_attribution_comparison(df: Any, what: str = "conversions") -> None:
+    """Print a ``growthloop.attribution.compare_models`` table, one per market if it has one."""
+    from rich import box
+
+    models = [c for c in df.columns if c not in ("market", "period", "channel",
+                                                  "last_vs_markov")]
+    groups = df.groupby("market", sort=True) if "market" in df.columns else [(None, df)]
+    for market, g in groups:
+        t = RichTable(title=f"Attributed {what} by model" + (f": {market}" if market else ""),
+                      box=box.SIMPLE_HEAD, show_edge=False, padding=0)
+        t.add_column("channel", no_wrap=True, min_width=int(df.channel.str.len().max()))
+        short = {"last_non_direct": "last-nd", "time_decay": "decay", "position": "U-shape"}
+        for m in models:
+            t.add_column(short.get(m, m), justify="right", no_wrap=True)
+        if "last_vs_markov" in df.columns:
+            t.add_column("last/mkv", justify="right", no_wrap=True)
+        for _, r in g.iterrows():
+            cells = [str(r.channel)] + [f"{r[m]:,.0f}" for m in models]
+            if "last_vs_markov" in df.columns:
+                lv = r.last_vs_markov
+                cells.append("–" if lv is None or math.isnan(lv) else f"{lv:+.0%}")
+            t.add_row(*cells)
+        out.print(t)
+
+
+@command(epilog="Example: growthloop attribution --paths paths.csv --model markov --order 1 --json")
+def attribution(
+    paths: Annotated[Path | None, typer.Option(
+        "--paths", help="CSV or Parquet of aggregated journeys: path ('a > b'), conversions, "
+                        "nulls, value. Without it, journeys come from the warehouse.")] = None,
+    model: Annotated[str, typer.Option(
+        "--model", "-m", help="first, last, last_non_direct, linear, time_decay, position, "
+                              "markov or shapley.")] = "markov",
+    order: Annotated[int, typer.Option(min=1, max=8, help="Markov order.")] = 1,
+    compare: Annotated[bool, typer.Option("--compare", help="All models side by side.")] = False,
+    by: Annotated[str | None, typer.Option(
+        "--by", help="'market': one result per market (warehouse journeys).")] = None,
+    conversion: Annotated[str, typer.Option(
+        help="What converts: first_purchase or any_purchase (warehouse journeys).")
+    ] = "first_purchase",
+    lookback: Annotated[float, typer.Option(help="Lookback window in days.")] = 30.0,
+    half_life: Annotated[float, typer.Option("--half-life", help="Time-decay half-life: days "
+                                             "(touches for a path file without days).")] = 7.0,
+    bootstrap: Annotated[int, typer.Option(min=0, help="Markov bootstrap replicates for the "
+                                           "95% intervals (0: none).")] = 200,
+    direct: Annotated[list[str] | None, typer.Option(
+        "--direct", help="Channel counted as direct by last_non_direct (repeatable; default: "
+                         "channels of kind organic, or 'direct' for a path file).")] = None,
+    config: ConfigOpt = Path("growthloop.toml"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Credit conversions and value to channels: rule-based, Markov or Shapley attribution."""
+    from growthloop.attribution import (
+        build_paths,
+        compare_models,
+        direct_channels,
+        make_model,
+        read_paths,
+    )
+    from growthloop.warehouse import connect, ibis_backend
+
+    if by not in (None, "market"):
+        raise InputError(f"--by {by!r}: expected 'market'")
+    currency = None
+    if paths is not None:
+        if by is not None:
+            raise InputError("--by applies to warehouse journeys; a path file is split by "
+                             "its own market column")
+        table = read_paths(paths)
+        names = tuple(direct or ("direct",))
+        source = str(paths)
+    else:
+        cfg, wh = _project(config)
+        con = connect(wh, read_only=True)
+        try:
+            table = build_paths(ibis_backend(con), cfg, conversion=conversion,  # type: ignore[arg-type]
+                                lookback_days=lookback, by_market=by == "market",
+                                with_days=compare or model == "time_decay")
+        finally:
+            con.close()
+        names = tuple(direct or direct_channels(cfg) or ("direct",))
+        source, currency = "warehouse", cfg.reporting_currency
+    settings: dict[str, Any] = {"order": order, "direct": names, "half_life": half_life}
+    if compare:
+        df = compare_models(table, **settings)
+        if as_json:
+            _print_json({"source": source, "metric": "conversions",
+                         "models": [c for c in df.columns if c not in (
+                             "market", "period", "channel", "last_vs_markov")],
+                         "comparison": _records(df)})
+        else:
+            print_attribution_comparison(df)
+        return
+    fitted = make_model(model, n_bootstrap=bootstrap, **settings).fit(table)
+    df = fitted.credits_
+    if as_json:
+        params = fitted.get_params()
+        if hasattr(fitted, "clock_"):
+            params["clock"] = fitted.clock_
+        _print_json({"model": model, "settings": params,
+                     "source": source, "currency": currency,
+                     "total_conversions": fitted.total_conversions_,
+                     "total_value": fitted.total_value_, "credits": _records(df)})
+        return
+    value_label = f"value ({currency})" if currency else "value"
+    groups = df.groupby("market", sort=True) if "market" in df.columns else [(None, df)]
+    label = f"{model} (order {order})" if model == "markov" else model
+    for market, g in groups:
+        out.print(_attribution_table(g, f"Attribution: {label}"
+                                     + (f", market {market}" if market else ""), value_label))
+
+
+from growthloop import cli_value as _cli_value  # noqa: E402,F401  (registers clv, segments, ltv)
