@@ -156,3 +156,14 @@ def test_user_kpi_shape_errors_name_the_key():
     with pytest.raises(ConfigError, match=r"kpis\[0\]: .*kind = 'ratio' needs denominator"):
         parse_config(DEFAULT_TOML + '[[kpis]]\nname = "x"\ndescription = "x"\nkind = "ratio"\n'
                      'unit = "share"\ndirection = "up"\nnumerator = { source = "orders" }\n')
+
+
+def test_growth_compares_with_the_calendar_previous_period(backend, cfg):
+    # organic sessions: January 2, February 1, March none, so no April growth row
+    # and February's growth is against January, April's would be against March
+    df = compile_kpi("organic_traffic_growth", backend, cfg, grain="month").execute()
+    assert df.value.tolist()[1] == pytest.approx(-0.5)
+    q = compile_kpi("organic_traffic_growth", backend, cfg, grain="week").execute()
+    # weeks with organic sessions: 2024-12-30 (s3), 2025-01-13 (s2), 2025-02-10 (s8);
+    # none is the week after another, so no growth can be computed
+    assert q.value.isna().all() and len(q) == 3

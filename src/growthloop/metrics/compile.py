@@ -100,6 +100,11 @@ def _agg(t: ir.Table, m: Measure) -> ir.Scalar:
     return col.mean()
 
 
+_STEP = {"day": ibis.interval(days=1), "week": ibis.interval(days=7),
+         "month": ibis.interval(months=1), "quarter": ibis.interval(months=3),
+         "year": ibis.interval(years=1)}
+
+
 def _period(ts: ir.TimestampValue, grain: str) -> ir.DateValue:
     return ts.truncate(GRAINS[grain]).cast("date")
 
@@ -196,8 +201,11 @@ def _compile(
     if kpi.kind == "growth":
         base = _compile(cat[kpi.of], cat, backend, cfg, grain, by,  # type: ignore[index]
                         _shift_back(t0, grain) if t0 else None, t1, cache)
+        # the calendar-previous period, matched by key: a gap in the series is a gap,
+        # not a comparison with an older period
         w = ibis.window(group_by=by or None, order_by="period")
-        prev = base.value.lag().over(w)
+        follows = (base.period.lag().over(w) + _STEP[grain]) == base.period
+        prev = ibis.ifelse(follows, base.value.lag().over(w), ibis.null().cast("float64"))
         out = base.select(*keys, numerator=base.value, denominator=prev,
                           value=base.value / prev.nullif(0) - 1)
         return out.filter(out.period >= t0.date()) if t0 else out

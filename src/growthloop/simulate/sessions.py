@@ -17,6 +17,7 @@ are built one chunk of sessions at a time as Arrow tables.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -195,8 +196,12 @@ def product_draws(rng: np.random.Generator, n: int, n_products: int) -> np.ndarr
 
 
 def event_chunk(rng: np.random.Generator, s: Sessions, session_offset: int, event_offset: int,
-                ctx: EventContext) -> pa.Table:
-    """Events of the sessions ``s`` (global indices from ``session_offset``) as an Arrow table."""
+                ctx: EventContext, tally: Callable[..., None] | None = None) -> pa.Table:
+    """Events of the sessions ``s`` (global indices from ``session_offset``) as an Arrow table.
+
+    ``tally(user, ts_us, kind)``, when given, sees each event's user index (-1 when
+    anonymous), epoch microseconds and ``LAYOUT`` index; it draws nothing.
+    """
     n = len(s)
     counts = s.counts.astype(np.int64)
     per = counts.sum(axis=1)
@@ -212,10 +217,13 @@ def event_chunk(rng: np.random.Generator, s: Sessions, session_offset: int, even
     t = s.start[sess] + frac * s.duration[sess]
     is_purchase = kind == _L["purchase"]
     t[is_purchase] = ctx.order_t[s.order[sess[is_purchase]]]
-    ts = pa.array(to_micros(t, ctx.start_us)).cast(pa.timestamp("us"))
+    ts_us = to_micros(t, ctx.start_us)
+    ts = pa.array(ts_us).cast(pa.timestamp("us"))
 
     user = s.user[sess]
     user = np.where(t < s.anon_until[sess], -1, user)
+    if tally is not None:
+        tally(user, ts_us, kind)
     order = s.order[sess]
     money = (kind == _L["purchase"]) | (kind == _L["refund"])
     value = np.full(n_ev, np.nan)

@@ -66,6 +66,7 @@ from growthloop.simulate.params import (
 )
 from growthloop.simulate.sessions import (
     FIXED_PROPERTIES,
+    LAYOUT,
     EventContext,
     Sessions,
     concat_sessions,
@@ -86,6 +87,9 @@ _STREAMS = ("fx", "media", "signups", "referrals", "users", "experiments", "jour
             "sessions", "orders", "values", "fulfilment", "surveys", "events", "ids")
 _EVENTS_PER_CHUNK = 1_000_000
 _VERSION = 1
+_DAY_US = 86_400_000_000
+_CONVERSION_DAYS = 30  # windows after sign-up of the realised conversion and retention
+_RETENTION_DAYS = (7, 30)
 
 
 def _silent(stage: str, fraction: float) -> None:
@@ -128,6 +132,26 @@ def _by_market_channel(params: WorldParams, values: np.ndarray,
     cols = range(params.n_channels) if channels is None else channels
     return {m: {params.channels[c]: values[i, c] for c in cols}
             for i, m in enumerate(params.markets)}
+
+
+def _period_labels(us: np.ndarray, grain: str) -> np.ndarray:
+    """UTC month ("2025-01") or ISO week (its Monday, "2024-12-30") of epoch microseconds."""
+    day = np.asarray(us, dtype=np.int64) // _DAY_US
+    if grain == "week":
+        return (day - (day + 3) % 7).astype("datetime64[D]").astype(str)  # 1970-01-01: Thu
+    return day.astype("datetime64[D]").astype("datetime64[M]").astype(str)
+
+
+def _by_market_period(params: WorldParams, market: np.ndarray, labels: np.ndarray,
+                      weights: np.ndarray | None = None) -> dict[str, dict[str, object]]:
+    """Counts (or sums of ``weights``) by market and period label."""
+    out: dict[str, dict[str, object]] = {}
+    for i, m in enumerate(params.markets):
+        sel = market == i
+        keys, inv = np.unique(labels[sel], return_inverse=True)
+        w = None if weights is None else weights[sel]
+        out[m] = dict(zip(keys.tolist(), np.bincount(inv, w, minlength=len(keys)), strict=True))
+    return out
 
 
 def simulate(out: Path, *, config: Config | None = None, n_users: int = 50_000, days: int = 365,
@@ -445,6 +469,13 @@ def simulate(out: Path, *, config: Config | None = None, n_users: int = 50_000, 
     sessions = concat_sessions(blocks)
     del blocks
     sessions = sessions.take(np.argsort(sessions.start, kind="stable"))
+    # realised traffic: a session's first event is at its start; channel -1 = none (refunds)
+    s_organic = np.asarray([k == "organic" for k in params.kinds] + [False])[sessions.channel]
+    s_by_channel = np.bincount(sessions.market * (nc + 1) + sessions.channel + 1,
+                               minlength=nm * (nc + 1)).reshape(nm, nc + 1)
+    organic_weekly = _by_market_period(
+        params, sessions.market[s_organic],
+        _period_labels(to_micros(sessions.start[s_organic], start_us), "week"))
     report("sessions", 1.0)
 
     # ---- ids and the events table ----------------------------------------------------------
@@ -477,11 +508,24 @@ def simulate(out: Path, *, config: Config | None = None, n_users: int = 50_000, 
     bounds = np.unique(np.concatenate([
         [0], np.searchsorted(ends, np.arange(_EVENTS_PER_CHUNK, n_events, _EVENTS_PER_CHUNK),
                              side="left") + 1, [n_sessions]]))
+    # realised activity, tallied from the events as generated (identified events only)
+    signup_us = to_micros(signup_t, start_us)
+    active, retained, shared = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
+
+    def tally(user: np.ndarray, ts_us: np.ndarray, kind: np.ndarray) -> None:
+        known = user >= 0
+        user, since = user[known], ts_us[known] - signup_us[user[known]]
+        active[user] = True
+        d0, d1 = _RETENTION_DAYS
+        retained[user[(since >= d0 * _DAY_US) & (since < d1 * _DAY_US)]] = True
+        shared[user[kind[known] == LAYOUT.index("share")]] = True
+
     report("events", 0.0)
     with AtomicParquetWriter(out / "events.parquet", "events") as writer:
         done = 0
         for lo, hi in itertools.pairwise(bounds.tolist()):
-            chunk = event_chunk(rngs["events"], sessions.slice(lo, hi), int(lo), done, ctx)
+            chunk = event_chunk(rngs["events"], sessions.slice(lo, hi), int(lo), done, ctx,
+                                tally)
             writer.write(chunk)
             done += chunk.num_rows
             report("events", done / max(n_events, 1))
@@ -586,6 +630,20 @@ def simulate(out: Path, *, config: Config | None = None, n_users: int = 50_000, 
                           for k in np.flatnonzero(sel)},
         }
     users_by_m_c = np.bincount(market * nc + acq, minlength=nm * nc).reshape(nm, nc)
+    # realised orders: 'live' = not cancelled (the orders the KPIs see), 'net' = also kept
+    o_us = to_micros(o_t, start_us)
+    live = ful.status != ORDER_STATUSES.index("cancelled")
+    live_orders = np.bincount(o_user[live], minlength=n)
+    first_live_us = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(first_live_us, o_user[live], o_us[live])
+    user_mc = market * nc + acq
+
+    def per_market(flag: np.ndarray) -> dict[str, object]:
+        return _by_market(params, np.bincount(market[flag], minlength=nm))
+
+    def per_market_channel(idx: np.ndarray, weights: np.ndarray | None = None) -> dict:
+        return _by_market_channel(params, np.bincount(
+            user_mc[idx], weights, minlength=nm * nc).reshape(nm, nc))
     conv_rate = jr.conversions / np.maximum(np.bincount(market, minlength=nm), 1)
     pr1, pr2, pr3, pr4 = params.funnel.T
     truth.update({
@@ -770,6 +828,57 @@ def simulate(out: Path, *, config: Config | None = None, n_users: int = 50_000, 
                                 "treated": int(a_checkout.treated.sum())},
             exp_shipping.name: {**exp_shipping.truth(), "units": len(a_shipping.unit),
                                 "treated": int(a_shipping.treated.sum())},
+        },
+        "realised": {
+            "sessions_by_channel": {m: {"(none)": s_by_channel[i, 0],
+                                        **dict(zip(params.channels, s_by_channel[i, 1:],
+                                                   strict=True))}
+                                    for i, m in enumerate(params.markets)},
+            "organic_sessions_by_week": organic_weekly,
+            "signups_by_month": _by_market_period(params, market,
+                                                  _period_labels(signup_us, "month")),
+            "kept_orders_by_month": _by_market_period(params, om[net],
+                                                      _period_labels(o_us[net], "month")),
+            "revenue_by_month": _by_market_period(params, om[net],
+                                                  _period_labels(o_us[net], "month"), value[net]),
+            "revenue_by_acquisition_channel": per_market_channel(o_user[net], value[net]),
+            "customers_by_acquisition_channel": per_market_channel(live_orders > 0),
+            "returning_customers": per_market(live_orders > 1),
+            "buyers": per_market(np.bincount(o_user[net], minlength=n) > 0),
+            "converted_30d": per_market(
+                first_live_us < signup_us + _CONVERSION_DAYS * _DAY_US),
+            "retained_7_30d": per_market(retained),
+            "active_users": per_market(active),
+            "sharers": per_market(shared),
+            "definitions": {
+                "scope": "the whole horizon unless by period; by market (a user's sessions, "
+                         "orders and events carry the user's market, an anonymous visitor's "
+                         "sessions the visitor's); periods are UTC, of the "
+                         "timestamps as written (microseconds); 'kept' = neither cancelled "
+                         "nor returned; revenue = order value in the reporting currency "
+                         "as generated; identified event = event with a user_id (events "
+                         "before the sign-up are anonymous)",
+                "sessions_by_channel": "sessions by the channel that started them; '(none)' "
+                                       "= refund sessions, which have no channel",
+                "organic_sessions_by_week": "sessions from channels of kind organic by the "
+                                            "ISO week (its Monday) of their first event",
+                "signups_by_month": "users by month of sign-up",
+                "kept_orders_by_month": "kept orders by month of the order",
+                "revenue_by_month": "revenue of kept orders by month of the order",
+                "revenue_by_acquisition_channel": "revenue of kept orders by the buyer's "
+                                                  "acquisition channel",
+                "customers_by_acquisition_channel": "users with an order not cancelled, by "
+                                                    "acquisition channel",
+                "returning_customers": "users with two or more orders not cancelled",
+                "buyers": "users with a kept order",
+                "converted_30d": f"users whose first order not cancelled is before sign-up "
+                                 f"+ {_CONVERSION_DAYS} days",
+                "retained_7_30d": "users with an identified event in [sign-up + "
+                                  f"{_RETENTION_DAYS[0]} days, sign-up + "
+                                  f"{_RETENTION_DAYS[1]} days)",
+                "active_users": "users with an identified event",
+                "sharers": "users with a share event",
+            },
         },
         "tables": rows,
     })
