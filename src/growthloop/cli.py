@@ -813,5 +813,3 @@ def attribution(
         out.print(_attribution_table(g, f"Attribution: {label}"
                                      + (f", market {market}" if market else ""), value_label))
 
-
-from growthloop import cli_value as _cli_value  # noqa: E402,F401  (registers clv, segments, ltv)
