@@ -84,7 +84,8 @@ def test_erase_removes_a_person_everywhere(tmp_path, con, cfg, pseudo):
     alice, bob = pseudo("alice"), pseudo("bob")
     rep = erase(con, "alice", pseudo)
     assert rep.removed == {"users": 1, "events": 2, "orders": 1, "referrals": 1, "surveys": 1,
-                           "experiment_assignments": 1, "quarantine": 1}
+                           "experiment_assignments": 1, "customer_scores": 0,
+                           "user_tags": 0, "quarantine": 1}
     assert rep.total == 8
     text = _all_text(con)
     assert alice not in text and pseudo("a-anon-1") not in text

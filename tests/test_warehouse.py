@@ -2,13 +2,14 @@ import pytest
 
 from growthloop.errors import WarehouseError
 from growthloop.schema import TABLES
-from growthloop.warehouse import SCHEMA_VERSION, connect
+from growthloop.warehouse import DERIVED_PERSON_TABLES, SCHEMA_VERSION, connect
 
 
 def test_tables_and_version(tmp_path):
     con = connect(tmp_path / "w.duckdb")
     names = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-    assert set(TABLES) | {"quarantine", "loads", "schema_version"} == names
+    assert set(TABLES) | set(DERIVED_PERSON_TABLES) | {"quarantine", "loads",
+                                                         "schema_version"} == names
     cols = [r[0] for r in con.execute("DESCRIBE orders").fetchall()]
     assert cols == TABLES["orders"].column_names
     assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]

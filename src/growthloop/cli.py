@@ -319,10 +319,14 @@ def demo(
     err.print(f"loaded {n:,} rows into {wh}")
     df = _summary(cfg, wh)
     goal_df, dec = _goal_report(cfg, wh, None) if cfg.goals else (None, None)
+    from growthloop.cli_value import print_value_report, value_report, value_report_json
+
+    value = value_report(config)
     if as_json:
         _print_json({"loads": loads, "currency": cfg.reporting_currency,
                      "markets": _records(df),
                      "goals": None if goal_df is None else _records(goal_df),
+                     "value": value_report_json(value),
                      "seconds": round(time.perf_counter() - t0, 1)})
         return
     _print_summary(df, cfg.reporting_currency)
@@ -332,6 +336,7 @@ def demo(
         _print_goals(goal_df, {k.name: k.unit for k in catalog(cfg).values()})
         if dec is not None:
             _print_decomposition(dec)
+    print_value_report(value, cfg.reporting_currency)
     err.print(f"demo done in {time.perf_counter() - t0:.0f} s; project in {directory}")
 
 
@@ -813,3 +818,5 @@ def attribution(
         out.print(_attribution_table(g, f"Attribution: {label}"
                                      + (f", market {market}" if market else ""), value_label))
 
+
+from growthloop import cli_value as _cli_value  # noqa: E402,F401  (registers clv, segments, ltv)

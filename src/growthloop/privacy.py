@@ -18,7 +18,7 @@ import duckdb
 from growthloop.config import Config
 from growthloop.errors import ConfigError
 from growthloop.schema import TABLES
-from growthloop.warehouse import transaction
+from growthloop.warehouse import DERIVED_PERSON_TABLES, transaction
 
 __all__ = ["ErasureReport", "Pseudonymiser", "erase", "pseudonymiser"]
 
@@ -98,7 +98,8 @@ def erase(
 
     Rows are removed wherever a personal column (``schema.Column.personal``) holds
     the person's token, and events of the anonymous ids the person used, so the
-    browsing before log-in goes too.
+    browsing before log-in goes too; derived tables (``DERIVED_PERSON_TABLES``:
+    customer scores and tags) lose the person's rows as well.
     """
     token = pseudonym(user_id)
     removed: dict[str, int] = {}
@@ -122,6 +123,10 @@ def erase(
                 params["anon"] = anon
             n = con.execute(f'DELETE FROM "{t.name}" WHERE {cond}', params).fetchone()
             removed[t.name] = int(n[0]) if n else 0
+        for name, cols in DERIVED_PERSON_TABLES.items():
+            cond = " OR ".join(f'"{c}" = $token' for c in cols)
+            n = con.execute(f'DELETE FROM "{name}" WHERE {cond}', {"token": token}).fetchone()
+            removed[name] = int(n[0]) if n else 0
         n = con.execute(
             "DELETE FROM quarantine WHERE list_has_any(person_ids, $ids)",
             {"ids": [token, *anon]},

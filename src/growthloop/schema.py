@@ -400,5 +400,75 @@ def data_model_markdown() -> str:
         "One row per ingest of a file: `load_id`, `table_name`, `file`, `file_sha256`,"
         " `rows_read`, `rows_loaded`, `rows_duplicate`, `rows_quarantined`, `loaded_at`.",
         "",
+        "## `customer_scores`",
+        "",
+        "Customer-value predictions, one row per customer (a user with an order not"
+        " cancelled), written by `growthloop clv fit` (`growthloop.value.scoring`);"
+        " each fit replaces the previous scores in one transaction. Erasure removes a"
+        " person's row. Money is in the reporting currency, times in days.",
+        "",
+        "| column | type | meaning |",
+        "| --- | --- | --- |",
+        "| `user_id` | VARCHAR | The customer (pseudonymised as in `orders`). |",
+        "| `segment_by` | VARCHAR | What the models were fitted per: `market`, `channel`"
+        " or `all`. |",
+        "| `segment` | VARCHAR | The segment whose models scored the customer (`all` when"
+        " its own was too small to fit). |",
+        "| `frequency` | BIGINT | Repeat purchase occasions (after the first) up to"
+        " `observation_end`. |",
+        "| `recency` | DOUBLE | Days from the first to the last purchase. |",
+        "| `T` | DOUBLE | Days from the first purchase to the end of `observation_end`. |",
+        "| `monetary_value` | DOUBLE | Mean value of the repeat purchases (0 without"
+        " one). |",
+        "| `p_alive` | DOUBLE | Probability that the customer is still active (BG/NBD or"
+        " Pareto/NBD). |",
+        "| `expected_purchases` | DOUBLE | Expected repeat purchases in the next"
+        " `horizon_days`. |",
+        "| `expected_order_value` | DOUBLE | Expected value of a future order"
+        " (Gamma-Gamma). |",
+        "| `clv` | DOUBLE | Expected value of the next `horizon_days` (in whole 30-day"
+        " months), discounted monthly at `discount_rate`, times `margin`. |",
+        "| `horizon_days` | INTEGER | Prediction horizon in days. |",
+        "| `discount_rate` | DOUBLE | Monthly discount rate used for `clv`. |",
+        "| `margin` | DOUBLE | Share of order value counted as profit in `clv`. |",
+        "| `currency` | VARCHAR | Reporting currency of the money columns. |",
+        "| `observation_end` | DATE | Last day of the orders the models saw. |",
+        "| `model_version` | VARCHAR | `<models>/<growthloop version>/<hash of the fitted"
+        " parameters>`, e.g. `bgnbd-gg/0.1.0/3f2a9c81d0e4`. |",
+        "| `fit_date` | DATE | Day the models were fitted, UTC. |",
+        "",
+        "## `user_tags`",
+        "",
+        "Tags per customer, one row per customer in `customer_scores`, written with the"
+        " scores and by `growthloop segments` (`growthloop.value.tags`); replaced as a"
+        " whole. Erasure removes a person's row.",
+        "",
+        "| column | type | meaning |",
+        "| --- | --- | --- |",
+        "| `user_id` | VARCHAR | The customer (pseudonymised). |",
+        "| `market` | VARCHAR | The user's market (else the market of the first order). |",
+        "| `channel` | VARCHAR | The user's acquisition channel (`unknown` without"
+        " one). |",
+        "| `orders` | BIGINT | Purchase occasions up to `as_of`. |",
+        "| `total_value` | DOUBLE | Value of those orders, reporting currency. |",
+        "| `days_since_last` | INTEGER | Days from the last purchase to `as_of`. |",
+        "| `clv` | DOUBLE | Predicted value from `customer_scores`. |",
+        "| `value_tier` | VARCHAR | `vip`, `high`, `medium` or `low` by `clv` (default: top"
+        " 5 %, next 15 %, next 30 %, the rest). |",
+        "| `high_value` | BOOLEAN | `value_tier` is `vip` or `high`. |",
+        "| `rfm_recency` | INTEGER | Recency quintile score, 5 = most recent. |",
+        "| `rfm_frequency` | INTEGER | Frequency quintile score, 5 = most orders. |",
+        "| `rfm_monetary` | INTEGER | Monetary quintile score (total value), 5 ="
+        " highest. |",
+        "| `rfm_score` | VARCHAR | The three scores as one code, e.g. `545`. |",
+        "| `rfm_segment` | VARCHAR | `champions`, `loyal`, `potential_loyalist`, `new`,"
+        " `promising`, `need_attention`, `about_to_sleep`, `at_risk`, `cant_lose` or"
+        " `hibernating` (recency x frequency grid). |",
+        "| `lifecycle_stage` | VARCHAR | `new`, `active`, `reactivated`, `at_risk` or"
+        " `churned` (rules in `growthloop.value.tags.LifecycleRules`). |",
+        "| `as_of` | DATE | Day the tags describe (the scores' `observation_end`). |",
+        "| `model_version` | VARCHAR | Version of the scores the tags used. |",
+        "| `tagged_on` | DATE | Day the tags were computed, UTC. |",
+        "",
     ]
     return "\n".join(out)

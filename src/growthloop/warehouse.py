@@ -2,8 +2,10 @@
 
 The warehouse is one DuckDB file. Canonical tables are created from
 ``growthloop.schema``; ``quarantine`` keeps rejected rows and ``loads`` records
-every file ingested. ``schema_version`` holds the number of the last migration
-applied, so an older file is upgraded in place and a newer one is refused.
+every file ingested; ``customer_scores`` and ``user_tags`` hold what
+``growthloop.value`` derives per customer. ``schema_version`` holds the number of
+the last migration applied, so an older file is upgraded in place and a newer one
+is refused.
 
 Queries go through Ibis (``ibis_backend``) so the same expressions run on Spark
 or a cloud warehouse; DuckDB-specific SQL is kept to loading files.
@@ -21,6 +23,7 @@ from growthloop.errors import WarehouseError
 from growthloop.schema import TABLES, Table
 
 __all__ = [
+    "DERIVED_PERSON_TABLES",
     "SCHEMA_VERSION",
     "connect",
     "create_table_sql",
@@ -52,8 +55,36 @@ def _v1(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1]
+def _v2(con: duckdb.DuckDBPyConnection) -> None:
+    """Derived customer-value tables (``growthloop.value``); documented column by column in
+    ``schema.data_model_markdown``. Each is replaced as a whole by the step that writes it."""
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS customer_scores (
+            user_id VARCHAR, segment_by VARCHAR, segment VARCHAR, frequency BIGINT,
+            recency DOUBLE, "T" DOUBLE, monetary_value DOUBLE, p_alive DOUBLE,
+            expected_purchases DOUBLE, expected_order_value DOUBLE, clv DOUBLE,
+            horizon_days INTEGER, discount_rate DOUBLE, margin DOUBLE, currency VARCHAR,
+            observation_end DATE, model_version VARCHAR, fit_date DATE)"""
+    )
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS user_tags (
+            user_id VARCHAR, market VARCHAR, channel VARCHAR, orders BIGINT,
+            total_value DOUBLE, days_since_last INTEGER, clv DOUBLE, value_tier VARCHAR,
+            high_value BOOLEAN, rfm_recency INTEGER, rfm_frequency INTEGER,
+            rfm_monetary INTEGER, rfm_score VARCHAR, rfm_segment VARCHAR,
+            lifecycle_stage VARCHAR, as_of DATE, model_version VARCHAR, tagged_on DATE)"""
+    )
+
+
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+#: Tables derived from people's data, outside ``schema.TABLES``, with the columns that hold a
+#: person's (pseudonymised) identifier; ``privacy.erase`` deletes from them too.
+DERIVED_PERSON_TABLES: dict[str, tuple[str, ...]] = {
+    "customer_scores": ("user_id",),
+    "user_tags": ("user_id",),
+}
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
