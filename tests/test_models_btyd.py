@@ -675,3 +675,23 @@ def test_models_pickle_without_fit_time_functions(bg: BGNBD) -> None:
     clone = pickle.loads(pickle.dumps(bg))
     assert clone.params_ == bg.params_
     assert "lambda" not in repr(vars(bg))
+
+
+@pytest.mark.parametrize(("a", "b"), [(2.0, 4e6), (3e6, 1e6), (3000.0, 1e6), (50.0, 250.0)])
+def test_expected_alive_for_a_concentrated_dropout_distribution(a, b):
+    """When Beta(a, b) is nearly a point mass at p = a/(a+b), eq. 7 tends to the fixed-p
+    value (1 - (1 + p t/alpha)^-r)/p; every method must agree with the exact series."""
+    from growthloop.models.bgnbd import expected_alive
+
+    t, r, alpha = 365.0, 0.2, 20.0
+    p = a / (a + b)
+    limit = (1 - (1 + p * t / alpha) ** -r) / p
+    got = float(expected_alive(t, r, alpha, a, b))
+    quad = float(expected_alive(t, r, alpha, a, b, method="quadrature"))
+    assert np.isfinite(got) and np.isfinite(quad)
+    if a + b > 1e5:
+        assert got == pytest.approx(limit, rel=1e-6)
+    else:
+        exact = float(expected_alive(t, r, alpha, a, b, method="series"))
+        assert got == pytest.approx(exact, rel=1e-5)
+        assert quad == pytest.approx(exact, rel=1e-5)

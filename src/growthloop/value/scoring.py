@@ -111,11 +111,6 @@ DEFAULT_MARGIN = 1.0
 #: scored with the pooled models.
 MIN_CUSTOMERS = 100
 MIN_REPEAT_BUYERS = 20
-#: Above this a + b, BG/NBD's Beta(a, b) drop-out distribution is nearly one value and
-#: ``growthloop.models.bgnbd.expected_alive`` loses accuracy (its quadrature cannot
-#: resolve so narrow a peak: 10 % off at a + b = 3,000, zero at 4 million); such segments
-#: are scored with the pooled models.
-MAX_BETA_CONCENTRATION = 300.0
 
 #: Columns of ``customer_scores``, in table order.
 SCORE_COLUMNS: tuple[str, ...] = (
@@ -406,7 +401,6 @@ class CustomerValueModel:
         spend: dict[str, GammaGamma] = {}
         customers: dict[str, int] = {}
         small: list[str] = []
-        flat: list[str] = []
         for name in sorted(seg.unique()):
             part = summary[seg == name]
             customers[name] = len(part)
@@ -415,11 +409,7 @@ class CustomerValueModel:
                                         or repeat < self.min_repeat_buyers):
                 small.append(name)
                 continue
-            p_model, s_model = self._fit_pair(part, name)
-            if self.by is not None and _flat_dropout(p_model):
-                flat.append(name)
-                continue
-            purchase[name], spend[name] = p_model, s_model
+            purchase[name], spend[name] = self._fit_pair(part, name)
         if small:
             warnings.warn(
                 f"{self.by} {', '.join(small)}: fewer than {self.min_customers} customers "
@@ -428,26 +418,9 @@ class CustomerValueModel:
                 GrowthloopWarning,
                 stacklevel=2,
             )
-        if flat:
-            warnings.warn(
-                f"{self.by} {', '.join(flat)}: the BG/NBD drop-out distribution collapsed to "
-                f"one value (a + b > {MAX_BETA_CONCENTRATION:g}), where its expected "
-                "purchases cannot be computed reliably; scored with models fitted on all "
-                "customers (or fit with --model pareto)",
-                GrowthloopWarning,
-                stacklevel=2,
-            )
-        pooled = small + flat
+        pooled = small
         if pooled:
             purchase[POOLED], spend[POOLED] = self._fit_pair(summary, POOLED)
-        if _flat_dropout(purchase.get(POOLED)):
-            warnings.warn(
-                "the BG/NBD drop-out distribution of all customers collapsed to one value "
-                f"(a + b > {MAX_BETA_CONCENTRATION:g}), where its expected purchases are not "
-                "reliable: check the observation period, or fit with --model pareto",
-                GrowthloopWarning,
-                stacklevel=2,
-            )
         self.purchase_ = purchase
         self.spend_ = spend
         self.customers_ = customers
@@ -620,13 +593,6 @@ class CustomerValueModel:
         for k, v in cols.items():
             out[k] = v
         return out.reset_index(drop=True)
-
-
-def _flat_dropout(model: Estimator | None) -> bool:
-    """A BG/NBD fit whose Beta(a, b) drop-out distribution is (nearly) a point mass."""
-    if not isinstance(model, BGNBD):
-        return False
-    return model.params_["a"] + model.params_["b"] > MAX_BETA_CONCENTRATION
 
 
 class _UnitSpend:

@@ -1,0 +1,417 @@
+"""Aggregated journeys: the one input every attribution model takes.
+
+A *path table* has one row per unique journey (channels in touch order) and its
+outcome counts, the sufficient statistic of every model here (DESIGN.md, principle 1):
+
+- ``path``: channel names joined by ``" > "`` (spaces around ``>`` are optional, as in the
+  ChannelAttribution package);
+- ``conversions``: journeys on this path that converted (a number >= 0);
+- ``nulls``: journeys on this path that did not convert (>= 0; optional, default 0);
+- ``value``: conversion value of those conversions, reporting currency (>= 0; optional,
+  default 0; must be 0 when ``conversions`` is 0);
+- optional ``market`` and ``period``: models are fitted separately per market and period;
+- optional ``days``: days from each touch to the end of its journey, joined like
+  ``path`` (``"12 > 3 > 0"``); only the time-decay model reads it.
+
+``read_paths`` reads a user's CSV or Parquet file (the ChannelAttribution column names
+``total_conversions``, ``total_null`` and ``total_conversion_value`` are accepted too),
+``validate_paths`` checks an in-memory table, and ``encode_paths`` parses the path strings
+with Arrow compute kernels (no Python loop over rows) into integer channel codes. Errors
+name the source, the 1-based data row (CSV header excluded), the field, the value and what
+was expected.
+
+``AttributionModel`` is the estimator contract every model follows (scikit-learn's habits):
+settings in ``__init__``, ``fit(paths)`` returns ``self``, results in ``credits_``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from growthloop.errors import InputError
+
+__all__ = [
+    "GROUP_COLUMNS",
+    "SEPARATOR",
+    "AttributionModel",
+    "EncodedPaths",
+    "PathsLike",
+    "encode_paths",
+    "read_paths",
+    "validate_paths",
+]
+
+SEPARATOR = " > "
+GROUP_COLUMNS: tuple[str, ...] = ("market", "period")
+_COUNTS = ("conversions", "nulls", "value")
+_OPTIONAL_TEXT = ("market", "period", "days")
+_ALIASES = {"total_conversions": "conversions", "total_null": "nulls",
+            "total_nulls": "nulls", "total_conversion_value": "value"}
+_EXPECTED = ("expected columns path, conversions and optionally nulls, value, market, "
+             "period, days")
+_PATH_RULE = f"expected channel names joined by {SEPARATOR!r}, e.g. 'social_ads > email_crm'"
+_NUMBER = r"^\s*[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$"
+_VALID = b"growthloop.paths"
+
+PathsLike = pd.DataFrame | pa.Table
+
+
+def _fail(source: str, rows: np.ndarray, field: str, values: pa.Array | None,
+          expected: str) -> InputError:
+    """An error naming the first bad row (1-based), its field and value, and how many more."""
+    first = int(rows[0])
+    value = values[first].as_py() if values is not None else None
+    more = f" ({len(rows) - 1} more rows like it)" if len(rows) > 1 else ""
+    return InputError(f"{source}: row {first + 1}, field {field!r}: value {value!r}: "
+                      f"{expected}{more}")
+
+
+def _read_file(path: Path) -> pa.Table:
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        try:
+            return pq.read_table(path)
+        except (pa.ArrowInvalid, OSError) as e:
+            raise InputError(f"{path}: not a readable Parquet file: {e}") from None
+    if suffix not in (".csv", ".txt", ".tsv"):
+        raise InputError(f"{path}: unknown file type {suffix!r}; expected .csv or .parquet")
+    with path.open("r", encoding="utf-8", errors="replace") as f:
+        header = f.readline()
+    if not header.strip():
+        raise InputError(f"{path}: the file is empty; {_EXPECTED}")
+    # ChannelAttribution's sample data is ';'-separated: take the delimiter that splits
+    # the header into the most fields
+    delimiter = max((",", ";", "\t"), key=header.count)
+    names = [n.strip().strip('"') for n in header.rstrip("\r\n").split(delimiter)]
+    text = {n: pa.string() for n in names}
+    try:
+        return pacsv.read_csv(
+            path,
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=pacsv.ConvertOptions(column_types=text,
+                                                 strings_can_be_null=False),
+        )
+    except pa.ArrowInvalid as e:
+        raise InputError(f"{path}: not a readable CSV file: {e}") from None
+
+
+def _numbers(col: pa.ChunkedArray | pa.Array, name: str, source: str) -> np.ndarray:
+    """A numeric column as float64, every value a finite number >= 0."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    expected = "expected a number >= 0"
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        ok = pc.fill_null(pc.match_substring_regex(arr, _NUMBER), False)
+        bad = np.flatnonzero(~ok.to_numpy(zero_copy_only=False))
+        if len(bad):
+            raise _fail(source, bad, name, arr, expected)
+        arr = pc.cast(pc.utf8_trim_whitespace(arr), pa.float64())
+    elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_decimal(
+            arr.type):
+        arr = pc.cast(arr, pa.float64())
+    elif pa.types.is_null(arr.type):
+        arr = pa.nulls(len(arr), pa.float64())
+    else:
+        raise InputError(f"{source}: column {name!r} has type {arr.type}; {expected}")
+    values = arr.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
+    if len(bad):
+        raise _fail(source, bad, name, arr, expected)
+    return values
+
+
+def _text(col: pa.ChunkedArray | pa.Array, name: str, source: str) -> pa.Array:
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
+    if pa.types.is_null(arr.type):
+        arr = pa.nulls(len(arr), pa.string())
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        raise InputError(f"{source}: column {name!r} has type {arr.type}; expected text")
+    return arr.cast(pa.string())
+
+
+def _elements(texts: pa.Array, sep: str) -> tuple[pa.DictionaryArray, np.ndarray]:
+    parts = pc.split_pattern(texts, sep)
+    lengths = pc.list_value_length(parts).to_numpy(zero_copy_only=False).astype(np.int64)
+    return pc.dictionary_encode(parts.flatten()), lengths
+
+
+def _split(texts: pa.Array, source: str, field: str = "path") -> tuple[
+        np.ndarray, list[str], np.ndarray]:
+    """Parse ``a > b > c`` strings with Arrow kernels: the element codes (flat, indexing
+    the returned sorted names) and the number of elements per row.
+
+    Splitting on ``" > "`` and dictionary-encoding touch every element once; trimming and
+    checks run on the (small) dictionary. A ``>`` left inside an element (``a>b``) means
+    other spacing, and the strings are split again on ``>`` alone.
+    """
+    rule = _PATH_RULE if field == "path" else "expected numbers joined by ' > '"
+    bad = np.flatnonzero(texts.is_null().to_numpy(zero_copy_only=False))
+    if len(bad):
+        raise _fail(source, bad, field, None, rule)
+    codes, lengths = _elements(texts, SEPARATOR)
+    if pc.any(pc.match_substring(codes.dictionary, ">")).as_py():
+        codes, lengths = _elements(texts, ">")
+    raw = codes.indices.to_numpy(zero_copy_only=False)
+    trimmed = np.asarray(pc.utf8_trim_whitespace(codes.dictionary).to_pylist(), dtype=object)
+    names, remap = np.unique(trimmed, return_inverse=True)
+    flat = remap.ravel().astype(np.int32)[raw]
+    if len(names) and names[0] == "":
+        row_of = np.repeat(np.arange(len(lengths)), lengths)
+        raise _fail(source, np.unique(row_of[flat == 0]), field, texts, rule)
+    return flat, [str(n) for n in names], lengths
+
+
+def _normalise(data: PathsLike, source: str) -> pa.Table:
+    """Columns and counts checked, types normalised; path strings not parsed yet."""
+    if isinstance(data, pd.DataFrame):
+        table = pa.Table.from_pandas(data, preserve_index=False)
+    elif isinstance(data, pa.Table):
+        table = data
+    else:
+        raise InputError(f"{source}: expected a pandas DataFrame or a pyarrow Table of paths, "
+                         f"got {type(data).__name__}")
+    table = table.rename_columns([_ALIASES.get(n.strip(), n.strip())
+                                  for n in table.column_names])
+    missing = [c for c in ("path", "conversions") if c not in table.column_names]
+    if missing:
+        raise InputError(f"{source}: missing column(s) {', '.join(map(repr, missing))}; "
+                         f"{_EXPECTED}")
+    if table.num_rows == 0:
+        raise InputError(f"{source}: no paths (the table has a header but no rows)")
+    n = table.num_rows
+    cols: dict[str, pa.Array] = {"path": _text(table.column("path"), "path", source)}
+    for name in _COUNTS:
+        cols[name] = pa.array(_numbers(table.column(name), name, source)
+                              if name in table.column_names else np.zeros(n))
+    conv = cols["conversions"].to_numpy()
+    bad = np.flatnonzero((conv == 0) & (cols["value"].to_numpy() > 0))
+    if len(bad):
+        raise _fail(source, bad, "value", cols["value"],
+                    "expected 0 on a path without conversions (value belongs to conversions)")
+    for name in _OPTIONAL_TEXT:
+        if name in table.column_names:
+            cols[name] = _text(table.column(name), name, source)
+    for name in GROUP_COLUMNS:
+        if name in cols and cols[name].null_count:
+            rows = np.flatnonzero(cols[name].is_null().to_numpy(zero_copy_only=False))
+            raise _fail(source, rows, name, None, f"expected a {name} name")
+    return pa.table(cols).replace_schema_metadata({b"source": source.encode()})
+
+
+def _days(table: pa.Table, lengths: np.ndarray, source: str) -> np.ndarray:
+    """The ``days`` column as one float per touch, checked against the path lengths."""
+    col = table.column("days").combine_chunks()
+    codes, names, n_days = _split(col, source, "days")
+    rows = np.flatnonzero(n_days != lengths)
+    if len(rows):
+        raise _fail(source, rows, "days", col,
+                    "expected one number per channel of the path")
+    ok = pc.match_substring_regex(pa.array(names, pa.string()), _NUMBER).to_numpy(
+        zero_copy_only=False)
+    if not ok.all():
+        row_of = np.repeat(np.arange(len(n_days)), n_days)
+        rows = np.unique(row_of[~ok[codes]])
+        raise _fail(source, rows, "days", col,
+                    "expected numbers >= 0 joined by ' > '")
+    return np.asarray([float(v) for v in names])[codes]
+
+
+def _is_valid(data: PathsLike) -> bool:
+    meta = data.schema.metadata if isinstance(data, pa.Table) else None
+    return bool(meta and meta.get(_VALID) == b"1")
+
+
+def validate_paths(data: PathsLike, source: str = "paths") -> pa.Table:
+    """Check a path table and return it normalised (Arrow; float64 counts; text columns).
+
+    Raises ``InputError`` naming ``source``, the row, the field, the value and the rule.
+    A table already returned by this function (or by ``read_paths`` or
+    ``growthloop.attribution.build_paths``) passes straight through.
+    """
+    if _is_valid(data):
+        return data  # type: ignore[return-value]
+    table = _normalise(data, source)
+    _, _, lengths = _split(table.column("path").combine_chunks(), source)
+    if "days" in table.column_names:
+        _days(table, lengths, source)
+    meta = {**(table.schema.metadata or {}), _VALID: b"1"}
+    return table.replace_schema_metadata(meta)
+
+
+def read_paths(file: Path | str) -> pa.Table:
+    """Read and validate a CSV or Parquet file of aggregated paths (see the module docstring).
+
+    Examples
+    --------
+    >>> paths = read_paths("paths.csv")  # doctest: +SKIP
+    >>> MarkovAttribution(order=1).fit(paths).credits_  # doctest: +SKIP
+    """
+    path = Path(file)
+    table = _read_file(path)
+    if table.num_columns == 0 or (table.num_rows == 0 and "path" in table.column_names):
+        raise InputError(f"{path}: no paths (the file has no data rows); {_EXPECTED}")
+    return validate_paths(table, str(path))
+
+
+@dataclass(frozen=True)
+class EncodedPaths:
+    """Paths as integer channel codes: touches of path ``i`` are
+    ``touches[offsets[i]:offsets[i + 1]]``; channels sorted by name."""
+
+    channels: tuple[str, ...]
+    offsets: np.ndarray  # (paths + 1,) int64
+    touches: np.ndarray  # (touches,) int32 channel codes
+    conversions: np.ndarray  # (paths,) float64
+    nulls: np.ndarray
+    value: np.ndarray
+    days: np.ndarray | None  # (touches,) days to the end of the journey, if given
+    group_names: tuple[str, ...]  # which of GROUP_COLUMNS are present
+    groups: tuple[tuple[str, ...], ...]  # the distinct group values, sorted
+    group: np.ndarray  # (paths,) index into groups
+
+    @property
+    def n_paths(self) -> int:
+        return len(self.conversions)
+
+    @cached_property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def _index_type(self) -> type[np.signedinteger]:
+        return np.int32 if len(self.touches) < 2**31 else np.int64
+
+    @cached_property
+    def path_of_touch(self) -> np.ndarray:
+        return np.repeat(np.arange(self.n_paths, dtype=self._index_type), self.lengths)
+
+    @cached_property
+    def position(self) -> np.ndarray:
+        """0-based position of each touch in its path."""
+        it = self._index_type
+        return (np.arange(len(self.touches), dtype=it)
+                - np.repeat(self.offsets[:-1].astype(it), self.lengths))
+
+    def subset(self, rows: np.ndarray) -> EncodedPaths:
+        """The paths at ``rows`` (a boolean mask or indices), same channel codes."""
+        rows = np.flatnonzero(rows) if rows.dtype == bool else np.asarray(rows)
+        lengths = self.lengths[rows]
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        take = (np.repeat(self.offsets[rows] - offsets[:-1], lengths)
+                + np.arange(offsets[-1]))
+        return EncodedPaths(
+            channels=self.channels, offsets=offsets, touches=self.touches[take],
+            conversions=self.conversions[rows], nulls=self.nulls[rows], value=self.value[rows],
+            days=None if self.days is None else self.days[take],
+            group_names=self.group_names, groups=self.groups, group=self.group[rows])
+
+    def by_group(self) -> Iterator[tuple[tuple[str, ...], EncodedPaths]]:
+        """(group values, its paths) for each market/period present; one group if none."""
+        if len(self.groups) == 1:
+            yield self.groups[0], self
+            return
+        for i, g in enumerate(self.groups):
+            yield g, self.subset(self.group == i)
+
+
+def encode_paths(data: PathsLike, source: str = "paths") -> EncodedPaths:
+    """Validate a path table and parse its path strings into channel codes (Arrow kernels)."""
+    table = data if _is_valid(data) else _normalise(data, source)
+    meta = table.schema.metadata or {}
+    source = meta.get(b"source", source.encode()).decode()
+    touches, names, lengths = _split(table.column("path").combine_chunks(), source)
+    days = _days(table, lengths, source) if "days" in table.column_names else None
+    group_names = tuple(g for g in GROUP_COLUMNS if g in table.column_names)
+    if group_names:
+        keys = pd.MultiIndex.from_arrays(
+            [table.column(g).to_numpy(zero_copy_only=False) for g in group_names])
+        codes_g, uniques = pd.factorize(keys, sort=True)
+        groups = tuple(tuple(str(v) for v in (u if isinstance(u, tuple) else (u,)))
+                       for u in uniques)
+        group = np.asarray(codes_g, dtype=np.int64)
+    else:
+        groups, group = ((),), np.zeros(table.num_rows, dtype=np.int64)
+    col = table.column
+    return EncodedPaths(
+        channels=tuple(names),
+        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        touches=touches, conversions=col("conversions").to_numpy(),
+        nulls=col("nulls").to_numpy(), value=col("value").to_numpy(), days=days,
+        group_names=group_names, groups=groups, group=group)
+
+
+class AttributionModel:
+    """The contract of every attribution model (scikit-learn's estimator habits).
+
+    ``__init__`` stores settings only; ``fit(paths)`` validates a path table (see
+    ``growthloop.attribution.paths``), credits each path's conversions and value to its
+    channels and returns ``self``. Fitted attributes end in ``_``:
+
+    - ``credits_``: DataFrame with ``channel``, ``conversions``, ``value`` (plus ``market``
+      and/or ``period`` first when the paths have them: each group is fitted on its own);
+    - ``channels_``: the channel names, sorted;
+    - ``total_conversions_``, ``total_value_``: what was credited.
+
+    Subclasses implement ``_credit(paths) -> dict`` of per-channel arrays with at least
+    ``conversions`` and ``value``.
+    """
+
+    name: ClassVar[str] = ""
+
+    def get_params(self) -> dict[str, Any]:
+        """The settings given to ``__init__``."""
+        sig = inspect.signature(type(self).__init__)
+        return {name: getattr(self, name) for name, p in sig.parameters.items()
+                if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _check_params(self) -> None:
+        """Raise ``InputError`` for invalid settings (called at the start of ``fit``)."""
+
+    def _credit(self, paths: EncodedPaths) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def fit(self, paths: PathsLike) -> Self:
+        """Credit conversions and value to channels; return ``self``."""
+        self._check_params()
+        enc = encode_paths(paths)
+        if enc.conversions.sum() <= 0:
+            raise InputError("the paths have no conversions: nothing to credit")
+        frames = []
+        for key, sub in enc.by_group():
+            res = self._credit(sub)
+            frame = pd.DataFrame({"channel": list(enc.channels), **res})
+            for name, value in zip(enc.group_names, key, strict=True):
+                frame.insert(list(enc.group_names).index(name), name, value)
+            frames.append(frame)
+        self.credits_ = pd.concat(frames, ignore_index=True)
+        self.channels_ = list(enc.channels)
+        self.total_conversions_ = float(enc.conversions.sum())
+        self.total_value_ = float(enc.value.sum())
+        return self
+
+    def to_frame(self) -> pd.DataFrame:
+        """The fitted credits as a new DataFrame, with the model's name in column ``model``."""
+        if not hasattr(self, "credits_"):
+            raise InputError(f"{type(self).__name__} is not fitted; call fit(paths) first")
+        out = self.credits_.copy()
+        out.insert(0, "model", self.name)
+        return out
