@@ -348,9 +348,15 @@ def test_read_paths_csv_parquet_and_the_channel_attribution_layout(tmp_path: Pat
      "row 2, field 'path': value 'a >  > b': expected channel names joined by ' > '"),
     ("path,conversions,nulls,value\na > ,1,0,5\n", "row 1, field 'path': value 'a > '"),
     ("path,conversions,nulls,value\na,1,0,5\nb,-2,0,5\nc,-1,0,0\n",
-     "row 2, field 'conversions': value '-2': expected a number >= 0 (1 more rows like it)"),
+     "row 2, field 'conversions': value '-2': expected a number >= 0 and <= 1e+15 (1 more "
+     "rows like it)"),
     ("path,conversions,nulls,value\na,1,x,5\n", "row 1, field 'nulls': value 'x'"),
     ("path,conversions,nulls,value\na,0,2,5\n", "row 1, field 'value': value 5.0: expected 0"),
+    ("path,conversions,nulls,value\na,2e15,0,5\n",
+     "row 1, field 'conversions': value '2e15': expected a number >= 0 and <= 1e+15"),
+    ("path,conversions,value\na,1,1e308\nb,1,1e308\n", "column 'value' sums to more than"),
+    ("path,conversions,nulls,total_conversions\na,1,0,1\n",
+     "column(s) 'conversions' given twice"),
 ])
 def test_bad_path_files(tmp_path: Path, text: str, message: str) -> None:
     f = tmp_path / "bad.csv"
@@ -361,7 +367,36 @@ def test_bad_path_files(tmp_path: Path, text: str, message: str) -> None:
     assert message in str(e.value)
 
 
+def test_headers_with_a_bom_or_spaces_keep_text_columns_text(tmp_path: Path) -> None:
+    f = tmp_path / "spaced.csv"
+    f.write_text("path, conversions, days\n1,1,3\nb,2,0\n")
+    table = read_paths(f)
+    assert table.column("path").to_pylist() == ["1", "b"]
+    assert table.column("days").to_pylist() == ["3", "0"]
+    f.write_bytes("\ufeffpath,conversions\n1,1\n".encode())
+    assert read_paths(f).column("path").to_pylist() == ["1"]
+
+
+def test_time_decay_of_old_paths_and_bad_half_lives() -> None:
+    # 2^-500 and 2^-1000 underflow nothing once ages count from the newest touch
+    old = pd.DataFrame({"path": ["a > b"], "conversions": [1], "value": [10.0],
+                        "days": ["2000 > 1500"]})
+    got = TimeDecay(half_life=1).fit(old).credits_.set_index("channel")
+    assert got.conversions.to_dict() == {"a": 2.0**-500, "b": 1.0}
+    assert got.value["b"] == 10.0
+    for bad in (math.inf, math.nan, 0, -1, True):
+        with pytest.raises(InputError, match=r"half_life = .*expected a finite number > 0"):
+            TimeDecay(half_life=bad).fit(old)
+
+
 def test_bad_in_memory_paths() -> None:
+    with pytest.raises(InputError, match="paths: a column mixes types"):
+        validate_paths(pd.DataFrame({"path": ["a", "b"], "conversions": [1, "x"]}))
+    # a validated table edited afterwards is checked again when a model reads it
+    table = validate_paths(pd.DataFrame({"path": ["a", "b"], "conversions": [1.0, 2.0]}))
+    edited = table.set_column(1, "conversions", pa.array([-5.0, 10.0]))
+    with pytest.raises(InputError, match=r"row 1, field 'conversions': value -5\.0"):
+        LastTouch().fit(edited)
     with pytest.raises(InputError, match=r"paths: row 1, field 'path': value None"):
         validate_paths(pd.DataFrame({"path": [None], "conversions": [1]}))
     with pytest.raises(InputError, match="no conversions"):
@@ -403,6 +438,13 @@ def test_build_paths_by_hand(backend, cfg) -> None:
                             ("social_ads", 1.0, 0.0, 48.0, "2025-02")}
     with pytest.raises(InputError, match="conversion = 'first'"):
         build_paths(backend, cfg, conversion="first")  # type: ignore[arg-type]
+    for bad in (math.inf, 1e300, 0, True):
+        with pytest.raises(InputError, match=r"lookback_days = .*expected a number of days > 0 "
+                                             r"and <= 36,500"):
+            build_paths(backend, cfg, lookback_days=bad)
+    assert build_paths(backend, cfg, start="2026-01-01", allow_empty=True).num_rows == 0
+    with pytest.raises(InputError, match="no journeys in the warehouse"):
+        build_paths(backend, cfg, start="2026-01-01")
 
 
 # pyspark's collect leaves py4j's local sockets to the garbage collector.
@@ -452,12 +494,30 @@ def test_channel_economics_and_comparison_by_hand(backend, cfg) -> None:
     assert e.loc["DE", "2025-01", "search_ads"].cac == 50
     assert set(econ.model) == {"last"}
 
+    # a window with a repeat purchase and spend but no first purchase: revenue, no CAC
+    feb = channel_economics(backend, cfg, model="last", period="month", start="2025-02-01",
+                            end="2025-02-03").set_index(["market", "period", "channel"])
+    row = feb.loc["US", "2025-02", "email_crm"]
+    assert (row.new_customers, row.revenue, row.spend) == (0, 30, 0)
+    row = feb.loc["US", "2025-02", "social_ads"]
+    assert (row.spend, row.new_customers, row.revenue, row.roi) == (60, 0, 0, -1)
+    assert math.isnan(row.cac)
+    none = channel_economics(backend, cfg, model="markov", start="2026-01-01")
+    assert none.empty
+
     cmp = model_comparison(backend, cfg).set_index(["market", "channel"])
     assert list(cmp.columns) == [*MODELS, "last_vs_markov"]
     assert cmp.loc[("DE", "social_ads"), "last"] == 1
     assert cmp.loc[("US", "social_ads"), "markov"] == pytest.approx(1)
     assert cmp.loc[("US", "social_ads"), "last_vs_markov"] == pytest.approx(0)
     assert direct_channels(cfg) == ("organic",)
+
+
+def test_spend_without_an_fx_rate_is_an_error(backend, cfg, con) -> None:
+    con.execute("INSERT INTO ad_spend (date, market, channel, campaign, spend, currency) "
+                "VALUES ('2025-02-01', 'US', 'social_ads', 'c9', 500, 'GBP')")
+    with pytest.raises(InputError, match="1 ad_spend rows have no FX rate"):
+        channel_economics(backend, cfg, model="last")
 
 
 def test_compare_models_on_paths() -> None:
@@ -488,12 +548,19 @@ def test_cli_attribution_with_a_path_file(tmp_path: Path) -> None:
                                                     cwd=tmp_path).stdout
 
 
-def test_cli_attribution_from_the_warehouse(project: Path, cfg, pseudo) -> None:
+@pytest.fixture
+def loaded(project: Path, cfg, pseudo) -> Path:
+    """A project whose warehouse holds tests/metrics_fixture.py's hand-checked tables."""
     from growthloop.warehouse import connect
 
     con = connect(cfg.warehouse_path(project))
     load_fixture(project, con, cfg, pseudo)
     con.close()
+    return project
+
+
+def test_cli_attribution_from_the_warehouse(loaded: Path) -> None:
+    project = loaded
     r = run("attribution", "--model", "last", "--by", "market", "--json", cwd=project)
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
@@ -505,6 +572,37 @@ def test_cli_attribution_from_the_warehouse(project: Path, cfg, pseudo) -> None:
     cmp = run("attribution", "--compare", "--by", "market", cwd=project)
     assert cmp.returncode == 0, cmp.stderr
     assert "Attributed conversions by model: DE" in cmp.stdout
+
+
+def test_cli_roi_by_hand(loaded: Path) -> None:
+    project = loaded
+    r = run("roi", "--model", "last", "--period", "month", "--json", cwd=project)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert (doc["model"], doc["period"], doc["currency"]) == ("last", "month", "USD")
+    rows = {(x["market"], x["period"], x["channel"]): x for x in doc["rows"]}
+    de = rows["DE", "2025-02", "social_ads"]  # the numbers of the economics test above
+    assert (de["spend"], de["new_customers"], de["revenue"]) == (30, 1, 48)
+    assert (de["roas"], de["roi"], de["cac"]) == pytest.approx((1.6, 0.6, 30))
+    assert rows["US", "2025-02", "social_ads"]["cac"] is None  # no new customer: no CAC
+    whole = json.loads(run("roi", "--model", "last", "--period", "year", "--by", "none",
+                           "--json", cwd=project).stdout)
+    social = next(x for x in whole["rows"] if x["channel"] == "social_ads")
+    assert (social["spend"], social["new_customers"], social["revenue"]) == (190, 2, 98)
+    (project / "r.csv").unlink(missing_ok=True)
+    written = run("roi", "--out", "r.csv", "--json", cwd=project)
+    assert written.returncode == 0 and written.stdout == ""
+    assert "wrote 16 rows to r.csv" in written.stderr
+    assert len(pd.read_csv(project / "r.csv")) == 16
+    table = run("roi", "--model", "shapley", cwd=project)
+    assert table.returncode == 0 and "Channel economics, shapley attribution: DE" in table.stdout
+    for args, message in ((("--model", "lastclick"), "--model 'lastclick': expected one of"),
+                          (("--from", "2025-13-01"), "--from '2025-13-01' is not a date"),
+                          (("--period", "fortnight"), "by_period = 'fortnight'"),
+                          (("--by", "country"), "--by 'country': expected")):
+        bad = run("roi", *args, "--json", cwd=project)
+        assert bad.returncode == 1 and bad.stdout == "", args
+        assert message in bad.stderr and len(bad.stderr.splitlines()) == 1, bad.stderr
 
 
 # --- the simulator's truth ------------------------------------------------------------------------

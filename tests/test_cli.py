@@ -81,7 +81,7 @@ def test_errors_exit_nonzero_with_one_line(tmp_path):
 
 def test_help_has_examples(tmp_path):
     for cmd in ("init", "ingest", "erase", "simulate", "summary", "demo", "schema", "kpi",
-                "goals", "review", "funnel", "cohorts"):
+                "goals", "review", "funnel", "cohorts", "attribution", "roi"):
         r = run(cmd, "--help", cwd=tmp_path)
         assert r.returncode == 0 and "Example: growthloop " + cmd in r.stdout, cmd
 

@@ -271,8 +271,9 @@ def _print_summary(df: Any, currency: str) -> None:
 
 
 def _records(df: Any) -> list[dict[str, Any]]:
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
-            for r in df.to_dict(orient="records")]
+    """Rows as JSON-ready dicts: a missing or non-finite number becomes null."""
+    return [{k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+             for k, v in r.items()} for r in df.to_dict(orient="records")]
 
 
 @command(epilog="Example: growthloop summary --json")
@@ -322,11 +323,15 @@ def demo(
     from growthloop.cli_value import print_value_report, value_report, value_report_json
 
     value = value_report(config)
+    from growthloop.cli_attribution import attribution_report, print_attribution_comparison
+
+    credits = attribution_report(config)
     if as_json:
         _print_json({"loads": loads, "currency": cfg.reporting_currency,
                      "markets": _records(df),
                      "goals": None if goal_df is None else _records(goal_df),
                      "value": value_report_json(value),
+                     "attribution": _records(credits),
                      "seconds": round(time.perf_counter() - t0, 1)})
         return
     _print_summary(df, cfg.reporting_currency)
@@ -337,6 +342,7 @@ def demo(
         if dec is not None:
             _print_decomposition(dec)
     print_value_report(value, cfg.reporting_currency)
+    print_attribution_comparison(credits, "first purchases")
     err.print(f"demo done in {time.perf_counter() - t0:.0f} s; project in {directory}")
 
 
@@ -440,13 +446,14 @@ def _fmt_any(v: Any) -> str:
     return str(v)
 
 
-def _as_of(value: str | None) -> date | None:
+def _day(value: str | None, option: str = "--as-of") -> date | None:
+    """The date an option names, or a one-line error naming the option and the value."""
     if value is None:
         return None
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise InputError(f"--as-of {value!r} is not a date; expected YYYY-MM-DD") from None
+        raise InputError(f"{option} {value!r} is not a date; expected YYYY-MM-DD") from None
 
 
 def _num(v: Any, unit: str | None = None) -> str:
@@ -530,7 +537,7 @@ def goals(
     from growthloop.metrics import catalog
 
     cfg, wh = _project(config)
-    df, dec = _goal_report(cfg, wh, _as_of(as_of))
+    df, dec = _goal_report(cfg, wh, _day(as_of))
     if as_json:
         _print_json({"goals": _records(df),
                      "decomposition": None if dec is None else _records(dec)})
@@ -561,7 +568,7 @@ def review(
     try:
         with _progress() as bar:
             bar.add_task("reviewing", total=None)
-            r = run_review(ibis_backend(con), cfg, cadence, _as_of(as_of))  # type: ignore
+            r = run_review(ibis_backend(con), cfg, cadence, _day(as_of))  # type: ignore
     finally:
         con.close()
     movers = r.movers_frame()
@@ -686,137 +693,6 @@ def main() -> None:  # pragma: no cover - console entry point
     app()
 
 
-def _attribution_table(df: Any, title: str, value_label: str) -> RichTable:
-    t = RichTable(title=title)
-    markov = "removal_effect" in df.columns
-    cols = ["channel", "conversions", "share", value_label]
-    if markov:
-        cols += ["removal effect"] + (["95% interval"] if "conversions_lo" in df.columns else [])
-    for c in cols:
-        t.add_column(c, justify="left" if c == "channel" else "right")
-    total = float(df.conversions.sum())
-    for _, r in df.iterrows():
-        row = [str(r.channel), f"{r.conversions:,.1f}",
-               _fmt(r.conversions / total if total else float("nan"), "pct"),
-               _fmt(r.value, "money")]
-        if markov:
-            row.append(_fmt(r.removal_effect, "pct"))
-            if "conversions_lo" in df.columns:
-                row.append(f"{r.conversions_lo:,.1f} – {r.conversions_hi:,.1f}")
-        t.add_row(*row)
-    return t
-
-
-def print_attribution_comparison(df: Any, what: str = "conversions") -> None:
-    """Print a ``growthloop.attribution.compare_models`` table, one per market if it has one."""
-    from rich import box
-
-    models = [c for c in df.columns if c not in ("market", "period", "channel",
-                                                  "last_vs_markov")]
-    groups = df.groupby("market", sort=True) if "market" in df.columns else [(None, df)]
-    for market, g in groups:
-        t = RichTable(title=f"Attributed {what} by model" + (f": {market}" if market else ""),
-                      box=box.SIMPLE_HEAD, show_edge=False, padding=0)
-        t.add_column("channel", no_wrap=True, min_width=int(df.channel.str.len().max()))
-        short = {"last_non_direct": "last-nd", "time_decay": "decay", "position": "U-shape"}
-        for m in models:
-            t.add_column(short.get(m, m), justify="right", no_wrap=True)
-        if "last_vs_markov" in df.columns:
-            t.add_column("last/mkv", justify="right", no_wrap=True)
-        for _, r in g.iterrows():
-            cells = [str(r.channel)] + [f"{r[m]:,.0f}" for m in models]
-            if "last_vs_markov" in df.columns:
-                lv = r.last_vs_markov
-                cells.append("–" if lv is None or math.isnan(lv) else f"{lv:+.0%}")
-            t.add_row(*cells)
-        out.print(t)
-
-
-@command(epilog="Example: growthloop attribution --paths paths.csv --model markov --order 1 --json")
-def attribution(
-    paths: Annotated[Path | None, typer.Option(
-        "--paths", help="CSV or Parquet of aggregated journeys: path ('a > b'), conversions, "
-                        "nulls, value. Without it, journeys come from the warehouse.")] = None,
-    model: Annotated[str, typer.Option(
-        "--model", "-m", help="first, last, last_non_direct, linear, time_decay, position, "
-                              "markov or shapley.")] = "markov",
-    order: Annotated[int, typer.Option(min=1, max=8, help="Markov order.")] = 1,
-    compare: Annotated[bool, typer.Option("--compare", help="All models side by side.")] = False,
-    by: Annotated[str | None, typer.Option(
-        "--by", help="'market': one result per market (warehouse journeys).")] = None,
-    conversion: Annotated[str, typer.Option(
-        help="What converts: first_purchase or any_purchase (warehouse journeys).")
-    ] = "first_purchase",
-    lookback: Annotated[float, typer.Option(help="Lookback window in days.")] = 30.0,
-    half_life: Annotated[float, typer.Option("--half-life", help="Time-decay half-life: days "
-                                             "(touches for a path file without days).")] = 7.0,
-    bootstrap: Annotated[int, typer.Option(min=0, help="Markov bootstrap replicates for the "
-                                           "95% intervals (0: none).")] = 200,
-    direct: Annotated[list[str] | None, typer.Option(
-        "--direct", help="Channel counted as direct by last_non_direct (repeatable; default: "
-                         "channels of kind organic, or 'direct' for a path file).")] = None,
-    config: ConfigOpt = Path("growthloop.toml"),
-    as_json: JsonOpt = False,
-) -> None:
-    """Credit conversions and value to channels: rule-based, Markov or Shapley attribution."""
-    from growthloop.attribution import (
-        build_paths,
-        compare_models,
-        direct_channels,
-        make_model,
-        read_paths,
-    )
-    from growthloop.warehouse import connect, ibis_backend
-
-    if by not in (None, "market"):
-        raise InputError(f"--by {by!r}: expected 'market'")
-    currency = None
-    if paths is not None:
-        if by is not None:
-            raise InputError("--by applies to warehouse journeys; a path file is split by "
-                             "its own market column")
-        table = read_paths(paths)
-        names = tuple(direct or ("direct",))
-        source = str(paths)
-    else:
-        cfg, wh = _project(config)
-        con = connect(wh, read_only=True)
-        try:
-            table = build_paths(ibis_backend(con), cfg, conversion=conversion,  # type: ignore[arg-type]
-                                lookback_days=lookback, by_market=by == "market",
-                                with_days=compare or model == "time_decay")
-        finally:
-            con.close()
-        names = tuple(direct or direct_channels(cfg) or ("direct",))
-        source, currency = "warehouse", cfg.reporting_currency
-    settings: dict[str, Any] = {"order": order, "direct": names, "half_life": half_life}
-    if compare:
-        df = compare_models(table, **settings)
-        if as_json:
-            _print_json({"source": source, "metric": "conversions",
-                         "models": [c for c in df.columns if c not in (
-                             "market", "period", "channel", "last_vs_markov")],
-                         "comparison": _records(df)})
-        else:
-            print_attribution_comparison(df)
-        return
-    fitted = make_model(model, n_bootstrap=bootstrap, **settings).fit(table)
-    df = fitted.credits_
-    if as_json:
-        params = fitted.get_params()
-        if hasattr(fitted, "clock_"):
-            params["clock"] = fitted.clock_
-        _print_json({"model": model, "settings": params,
-                     "source": source, "currency": currency,
-                     "total_conversions": fitted.total_conversions_,
-                     "total_value": fitted.total_value_, "credits": _records(df)})
-        return
-    value_label = f"value ({currency})" if currency else "value"
-    groups = df.groupby("market", sort=True) if "market" in df.columns else [(None, df)]
-    label = f"{model} (order {order})" if model == "markov" else model
-    for market, g in groups:
-        out.print(_attribution_table(g, f"Attribution: {label}"
-                                     + (f", market {market}" if market else ""), value_label))
-
-
-from growthloop import cli_value as _cli_value  # noqa: E402,F401  (registers clv, segments, ltv)
+# registers clv, segments and ltv; attribution and roi
+from growthloop import cli_attribution as _cli_attribution  # noqa: E402,F401
+from growthloop import cli_value as _cli_value  # noqa: E402,F401

@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from ibis.backends import BaseBackend
 
 from growthloop.attribution.journeys import (
@@ -131,6 +133,16 @@ def model_comparison(backend: BaseBackend, cfg: Config, *, by_market: bool = Tru
                           direct=direct_channels(cfg) or ("direct",))
 
 
+def _credited(model: AttributionModel, keys: list[str], paths: pa.Table) -> pd.DataFrame:
+    """``model``'s credits of ``paths``; no rows when there is nothing to credit (a window
+    without journeys or conversions: its spend still counts)."""
+    if paths.num_rows == 0 or pc.sum(paths.column("conversions")).as_py() <= 0:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in keys}
+                            | {"conversions": pd.Series(dtype="float64"),
+                               "value": pd.Series(dtype="float64")})
+    return model.fit(paths).credits_
+
+
 def channel_economics(backend: BaseBackend, cfg: Config, *, model: str = "markov",
                       period: str = "month", by_market: bool = True, order: int = 1,
                       lookback_days: float = 30, half_life: float = 7.0,
@@ -147,16 +159,20 @@ def channel_economics(backend: BaseBackend, cfg: Config, *, model: str = "markov
     common = {"lookback_days": lookback_days, "by_market": by_market, "by_period": period,
               "start": start, "end": end, "with_days": model == "time_decay"}
     keys = (["market"] if by_market else []) + ["period", "channel"]
-    new = make_model(model, **settings).fit(
-        build_paths(backend, cfg, conversion="first_purchase", **common)).credits_
-    rev = make_model(model, **settings).fit(
-        build_paths(backend, cfg, conversion="any_purchase", **common)).credits_
+    new, rev = (_credited(make_model(model, **settings), keys,
+                          build_paths(backend, cfg, conversion=conversion, allow_empty=True,
+                                      **common))
+                for conversion in ("first_purchase", "any_purchase"))
     s = spend_source(backend, cfg)
     s = s.mutate(period=period_of(s.ts, period))
     if start is not None:
         s = s.filter(s.ts >= pd.Timestamp(start).to_pydatetime())
     if end is not None:
         s = s.filter(s.ts < pd.Timestamp(end).to_pydatetime())
+    no_rate = int(s.spend.isnull().sum().to_pyarrow().as_py() or 0)
+    if no_rate:
+        raise InputError(f"{no_rate} ad_spend rows have no FX rate for their currency and day; "
+                         "load fx_rates (growthloop.money.missing_rates lists the gaps)")
     spend = s.group_by(keys).aggregate(spend=s.spend.sum()).to_pandas()
     out = (new[[*keys, "conversions"]].rename(columns={"conversions": "new_customers"})
            .merge(rev[[*keys, "value"]].rename(columns={"value": "revenue"}), on=keys,

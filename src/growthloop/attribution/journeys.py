@@ -38,6 +38,7 @@ __all__ = ["CONVERSIONS", "PERIODS", "build_paths", "direct_channels", "journey_
 CONVERSIONS: tuple[str, ...] = ("first_purchase", "any_purchase")
 PERIODS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
 Conversion = Literal["first_purchase", "any_purchase"]
+MAX_LOOKBACK_DAYS = 36_500  # a hundred years: longer windows are a typo
 _DAY_SECONDS = 86_400
 
 
@@ -88,8 +89,10 @@ def journey_touches(backend: BaseBackend, cfg: Config, *,
     if conversion not in CONVERSIONS:
         raise InputError(f"conversion = {conversion!r}: expected one of "
                          f"{', '.join(CONVERSIONS)}")
-    if not isinstance(lookback_days, int | float) or not lookback_days > 0:
-        raise InputError(f"lookback_days = {lookback_days!r}: expected a number of days > 0")
+    if (isinstance(lookback_days, bool) or not isinstance(lookback_days, int | float)
+            or not 0 < lookback_days <= MAX_LOOKBACK_DAYS):
+        raise InputError(f"lookback_days = {lookback_days!r}: expected a number of days > 0 "
+                         f"and <= {MAX_LOOKBACK_DAYS:,}")
     lo, hi = _as_ts(start, "start"), _as_ts(end, "end")
     s = session_source(backend, cfg)
     s = s.filter(s.user_id.notnull() & s.channel.notnull())
@@ -131,7 +134,7 @@ def build_paths(backend: BaseBackend, cfg: Config, *,
                 by_market: bool = False, by_period: str | None = None,
                 start: dt.date | dt.datetime | str | None = None,
                 end: dt.date | dt.datetime | str | None = None,
-                with_days: bool = False) -> pa.Table:
+                with_days: bool = False, allow_empty: bool = False) -> pa.Table:
     """Unique journey paths with their conversions, nulls and value, built in the engine.
 
     Parameters
@@ -151,6 +154,8 @@ def build_paths(backend: BaseBackend, cfg: Config, *,
     with_days : bool
         Add a ``days`` column: whole days from each touch to the journey's end (for
         time decay). Paths then are unique per channels *and* days.
+    allow_empty : bool
+        Return a table with no rows when no journey matches, instead of raising.
 
     Returns
     -------
@@ -202,6 +207,8 @@ def build_paths(backend: BaseBackend, cfg: Config, *,
                          "load fx_rates (growthloop.money.missing_rates lists the gaps)")
     table = table.drop_columns(["no_rate"])
     if table.num_rows == 0:
+        if allow_empty:
+            return table
         raise InputError("no journeys in the warehouse for these settings (no sessions of "
                          "known users with a channel); load events and orders first")
     return validate_paths(table, "warehouse journeys")

@@ -62,6 +62,7 @@ _ALIASES = {"total_conversions": "conversions", "total_null": "nulls",
 _EXPECTED = ("expected columns path, conversions and optionally nulls, value, market, "
              "period, days")
 _PATH_RULE = f"expected channel names joined by {SEPARATOR!r}, e.g. 'social_ads > email_crm'"
+_MAX_COUNT = 1e15  # journeys on one path; far beyond any real data, within exact float64
 _NUMBER = r"^\s*[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$"
 _VALID = b"growthloop.paths"
 
@@ -89,7 +90,7 @@ def _read_file(path: Path) -> pa.Table:
             raise InputError(f"{path}: not a readable Parquet file: {e}") from None
     if suffix not in (".csv", ".txt", ".tsv"):
         raise InputError(f"{path}: unknown file type {suffix!r}; expected .csv or .parquet")
-    with path.open("r", encoding="utf-8", errors="replace") as f:
+    with path.open("r", encoding="utf-8-sig", errors="replace") as f:
         header = f.readline()
     if not header.strip():
         raise InputError(f"{path}: the file is empty; {_EXPECTED}")
@@ -98,9 +99,10 @@ def _read_file(path: Path) -> pa.Table:
     delimiter = max((",", ";", "\t"), key=header.count)
     names = [n.strip().strip('"') for n in header.rstrip("\r\n").split(delimiter)]
     text = {n: pa.string() for n in names}
-    try:
+    try:  # the header as parsed here (BOM and spaces around names dropped) names the columns
         return pacsv.read_csv(
             path,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
             parse_options=pacsv.ParseOptions(delimiter=delimiter),
             convert_options=pacsv.ConvertOptions(column_types=text,
                                                  strings_can_be_null=False),
@@ -109,10 +111,12 @@ def _read_file(path: Path) -> pa.Table:
         raise InputError(f"{path}: not a readable CSV file: {e}") from None
 
 
-def _numbers(col: pa.ChunkedArray | pa.Array, name: str, source: str) -> np.ndarray:
-    """A numeric column as float64, every value a finite number >= 0."""
+def _numbers(col: pa.ChunkedArray | pa.Array, name: str, source: str,
+             most: float = np.inf) -> np.ndarray:
+    """A numeric column as float64, every value a finite number in ``[0, most]``."""
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    expected = "expected a number >= 0"
+    given = arr  # errors quote the value as written
+    expected = "expected a number >= 0" + (f" and <= {most:g}" if np.isfinite(most) else "")
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
         ok = pc.fill_null(pc.match_substring_regex(arr, _NUMBER), False)
         bad = np.flatnonzero(~ok.to_numpy(zero_copy_only=False))
@@ -127,9 +131,14 @@ def _numbers(col: pa.ChunkedArray | pa.Array, name: str, source: str) -> np.ndar
     else:
         raise InputError(f"{source}: column {name!r} has type {arr.type}; {expected}")
     values = arr.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-    bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
+    bad = np.flatnonzero(~np.isfinite(values) | (values < 0) | (values > most))
     if len(bad):
-        raise _fail(source, bad, name, arr, expected)
+        raise _fail(source, bad, name, given, expected)
+    with np.errstate(over="ignore"):
+        total = values.sum()
+    if not np.isfinite(total):
+        raise InputError(f"{source}: column {name!r} sums to more than a float can hold; "
+                         "expected amounts in a smaller unit")
     return values
 
 
@@ -179,14 +188,23 @@ def _split(texts: pa.Array, source: str, field: str = "path") -> tuple[
 def _normalise(data: PathsLike, source: str) -> pa.Table:
     """Columns and counts checked, types normalised; path strings not parsed yet."""
     if isinstance(data, pd.DataFrame):
-        table = pa.Table.from_pandas(data, preserve_index=False)
+        try:
+            table = pa.Table.from_pandas(data, preserve_index=False)
+        except (pa.ArrowException, TypeError, ValueError) as e:
+            raise InputError(f"{source}: a column mixes types ({e}); {_EXPECTED}") from None
     elif isinstance(data, pa.Table):
         table = data
     else:
         raise InputError(f"{source}: expected a pandas DataFrame or a pyarrow Table of paths, "
                          f"got {type(data).__name__}")
-    table = table.rename_columns([_ALIASES.get(n.strip(), n.strip())
-                                  for n in table.column_names])
+    names = [_ALIASES.get(n.strip(), n.strip()) for n in table.column_names]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(
+            f"{source}: column(s) {', '.join(map(repr, twice))} given twice (columns "
+            f"{', '.join(map(repr, table.column_names))}; total_conversions, total_null and "
+            "total_conversion_value are other names for conversions, nulls and value)")
+    table = table.rename_columns(names)
     missing = [c for c in ("path", "conversions") if c not in table.column_names]
     if missing:
         raise InputError(f"{source}: missing column(s) {', '.join(map(repr, missing))}; "
@@ -196,7 +214,8 @@ def _normalise(data: PathsLike, source: str) -> pa.Table:
     n = table.num_rows
     cols: dict[str, pa.Array] = {"path": _text(table.column("path"), "path", source)}
     for name in _COUNTS:
-        cols[name] = pa.array(_numbers(table.column(name), name, source)
+        most = np.inf if name == "value" else _MAX_COUNT
+        cols[name] = pa.array(_numbers(table.column(name), name, source, most)
                               if name in table.column_names else np.zeros(n))
     conv = cols["conversions"].to_numpy()
     bad = np.flatnonzero((conv == 0) & (cols["value"].to_numpy() > 0))
@@ -330,10 +349,14 @@ class EncodedPaths:
 
 
 def encode_paths(data: PathsLike, source: str = "paths") -> EncodedPaths:
-    """Validate a path table and parse its path strings into channel codes (Arrow kernels)."""
-    table = data if _is_valid(data) else _normalise(data, source)
-    meta = table.schema.metadata or {}
-    source = meta.get(b"source", source.encode()).decode()
+    """Validate a path table and parse its path strings into channel codes (Arrow kernels).
+
+    The counts are checked again even on a table ``validate_paths`` returned (cheap, and an
+    edited table keeps its schema metadata); the paths are parsed here in any case.
+    """
+    if isinstance(data, pa.Table):
+        source = (data.schema.metadata or {}).get(b"source", source.encode()).decode()
+    table = _normalise(data, source)
     touches, names, lengths = _split(table.column("path").combine_chunks(), source)
     days = _days(table, lengths, source) if "days" in table.column_names else None
     group_names = tuple(g for g in GROUP_COLUMNS if g in table.column_names)

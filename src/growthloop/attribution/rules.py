@@ -18,6 +18,7 @@ standard heuristics (Google Analytics' attribution model definitions; Berman 201
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -145,8 +146,9 @@ class TimeDecay(RuleModel):
         self.clock = clock
 
     def _check_params(self) -> None:
-        if not (isinstance(self.half_life, int | float) and self.half_life > 0):
-            raise InputError(f"half_life = {self.half_life!r}: expected a number > 0")
+        if (isinstance(self.half_life, bool) or not isinstance(self.half_life, int | float)
+                or not 0 < self.half_life < math.inf):
+            raise InputError(f"half_life = {self.half_life!r}: expected a finite number > 0")
         if self.clock not in ("auto", "days", "touches"):
             raise InputError(f"clock = {self.clock!r}: expected auto, days or touches")
 
@@ -158,7 +160,11 @@ class TimeDecay(RuleModel):
         self.clock_ = "days" if use_days else "touches"
         age = (paths.days if use_days
                else np.repeat(paths.lengths - 1, paths.lengths) - paths.position)
-        raw = np.exp2(-np.asarray(age, dtype=np.float64) / float(self.half_life))
+        age = np.asarray(age, dtype=np.float64)
+        # measured from each path's newest touch: the weights' ratios are the same and the
+        # newest weighs 1, so old paths cannot underflow to 0 / 0
+        newest = np.minimum.reduceat(age, paths.offsets[:-1]) if len(age) else age
+        raw = np.exp2(-(age - np.repeat(newest, paths.lengths)) / float(self.half_life))
         total = np.bincount(paths.path_of_touch, raw, minlength=paths.n_paths)
         return raw / total[paths.path_of_touch]
 

@@ -48,7 +48,9 @@ import numpy as np
 from growthloop.attribution.paths import AttributionModel, EncodedPaths
 from growthloop.errors import InputError
 
-__all__ = ["ShapleyAttribution", "coalition_rates", "shapley_from_rates"]
+__all__ = ["MAX_CHANNELS", "ShapleyAttribution", "coalition_rates", "shapley_from_rates"]
+
+MAX_CHANNELS = 24  # 2^24 coalitions: a few arrays of 128 MiB each
 
 
 def _subset_sum(a: np.ndarray, n: int) -> np.ndarray:
@@ -124,8 +126,9 @@ class ShapleyAttribution(AttributionModel):
     -----
     Credits add up to the conversions (and value) of the paths exactly (efficiency), two
     channels that play the same role on every journey get the same credit (symmetry), and a
-    channel that changes no coalition's rate gets nothing (null player). See the module
-    docstring for the coalition values.
+    channel that changes no coalition's rate gets nothing (null player). A channel whose
+    journeys convert less often than those without it lowers coalition values and can get
+    a negative credit. See the module docstring for the coalition values.
 
     References
     ----------
@@ -138,9 +141,11 @@ class ShapleyAttribution(AttributionModel):
         self.max_channels = max_channels
 
     def _check_params(self) -> None:
-        if not isinstance(self.max_channels, int) or not 1 <= self.max_channels <= 30:
-            raise InputError(f"max_channels = {self.max_channels!r}: expected 1 to 30 "
-                             "(the exact computation needs 2^n memory)")
+        if (isinstance(self.max_channels, bool) or not isinstance(self.max_channels, int)
+                or not 1 <= self.max_channels <= MAX_CHANNELS):
+            raise InputError(f"max_channels = {self.max_channels!r}: expected 1 to "
+                             f"{MAX_CHANNELS} (the exact computation holds arrays of 2^n "
+                             "numbers: 24 channels take about 1 GB)")
 
     def _credit(self, paths: EncodedPaths) -> dict[str, np.ndarray]:
         n_all = len(paths.channels)
