@@ -14,7 +14,10 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-__all__ = ["MAX_RATE_AGE_DAYS", "missing_rates", "rate_intervals", "to_reporting"]
+from growthloop.errors import InputError
+
+__all__ = ["MAX_RATE_AGE_DAYS", "missing_rates", "no_rate_error", "rate_intervals",
+           "to_reporting"]
 
 MAX_RATE_AGE_DAYS = 7
 
@@ -73,3 +76,9 @@ def missing_rates(
         rows=miss.count(), first_day=miss[at].cast("date").min(),
         last_day=miss[at].cast("date").max(),
     )
+
+
+def no_rate_error(count: int, what: str) -> InputError:
+    """The error for ``count`` rows (``what``) that ``to_reporting`` could not convert."""
+    return InputError(f"{count} {what} have no FX rate for their currency and day; load "
+                      "fx_rates (growthloop.money.missing_rates lists the gaps)")

@@ -48,6 +48,7 @@ from growthloop.attribution.shapley import ShapleyAttribution
 from growthloop.config import Config
 from growthloop.errors import InputError
 from growthloop.metrics.sources import spend as spend_source
+from growthloop.money import no_rate_error
 
 __all__ = [
     "MODELS",
@@ -171,8 +172,7 @@ def channel_economics(backend: BaseBackend, cfg: Config, *, model: str = "markov
         s = s.filter(s.ts < pd.Timestamp(end).to_pydatetime())
     no_rate = int(s.spend.isnull().sum().to_pyarrow().as_py() or 0)
     if no_rate:
-        raise InputError(f"{no_rate} ad_spend rows have no FX rate for their currency and day; "
-                         "load fx_rates (growthloop.money.missing_rates lists the gaps)")
+        raise no_rate_error(no_rate, "ad_spend rows")
     spend = s.group_by(keys).aggregate(spend=s.spend.sum()).to_pandas()
     out = (new[[*keys, "conversions"]].rename(columns={"conversions": "new_customers"})
            .merge(rev[[*keys, "value"]].rename(columns={"value": "revenue"}), on=keys,

@@ -31,6 +31,7 @@ from growthloop.config import Config
 from growthloop.errors import InputError
 from growthloop.metrics.sources import orders as order_source
 from growthloop.metrics.sources import sessions as session_source
+from growthloop.money import no_rate_error
 
 __all__ = ["CONVERSIONS", "PERIODS", "build_paths", "direct_channels", "journey_touches",
            "period_of"]
@@ -203,8 +204,7 @@ def build_paths(backend: BaseBackend, cfg: Config, *,
     table = paths.select(*cols, "no_rate").order_by(sort).to_pyarrow()
     missing = pc.sum(table.column("no_rate")).as_py() or 0
     if missing:
-        raise InputError(f"{missing} conversions have no FX rate for their currency and day; "
-                         "load fx_rates (growthloop.money.missing_rates lists the gaps)")
+        raise no_rate_error(missing, "conversions")
     table = table.drop_columns(["no_rate"])
     if table.num_rows == 0:
         if allow_empty:
