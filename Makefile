@@ -25,6 +25,8 @@ test: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/growthloop schema --markdown > docs/data-model.md
+	$(BIN)/growthloop kpi --markdown > docs/metrics.md
+	$(BIN)/growthloop kpi --glossary > docs/glossary.md
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .ruff_cache

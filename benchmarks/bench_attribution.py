@@ -54,7 +54,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from growthloop.attribution import MarkovAttribution
+from growthloop.models.attribution.markov import MarkovAttribution
 
 CHANNELS = ("live_commerce", "social_ads", "search_ads", "short_video", "referral",
             "email_crm", "organic", "display")

@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from growthloop.models import BGNBD, GammaGamma, compress, simulate_bgnbd, simulate_gamma_gamma
+from growthloop.models.clv.bgnbd import BGNBD, simulate_bgnbd
+from growthloop.models.clv.gamma_gamma import GammaGamma, simulate_gamma_gamma
+from growthloop.models.clv.value import compress
 
 TRUTH_BGNBD = {"r": 0.25, "alpha": 30.0, "a": 0.8, "b": 2.5}  # time unit: days
 TRUTH_GG = {"p": 6.0, "q": 3.7, "gamma": 15.0}

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import duckdb
 
-from growthloop.config import default_config
+from growthloop.core.config import default_config
+from growthloop.core.schema import TABLES
 from growthloop.ingest import ingest_file
-from growthloop.privacy import pseudonymiser
-from growthloop.schema import TABLES
+from growthloop.ingest.privacy import pseudonymiser
 from growthloop.warehouse import connect, create_table_sql
 
 

@@ -21,12 +21,12 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from growthloop.config import default_config
+from growthloop.core.config import default_config
+from growthloop.core.schema import TABLES
 from growthloop.ingest import ingest_file
+from growthloop.ingest.privacy import pseudonymiser
 from growthloop.metrics import catalog, compile_kpi, kpi_dimensions
 from growthloop.metrics.sources import cached_sources
-from growthloop.privacy import pseudonymiser
-from growthloop.schema import TABLES
 from growthloop.warehouse import connect, ibis_backend
 
 CFG = default_config()
@@ -115,7 +115,7 @@ SQL_KPIS = {
                                     f"{S}, count(*) x FROM h_sessions {G2}"),
     "organic_sessions": _value(f"{S}, count(*) x FROM h_sessions WHERE organic {G2}"),
     "spend": _value(f"{S}, sum(spend) x FROM h_spend {G2}"),
-    "channel_roi": _ratio(f"{S}, sum(revenue) x FROM h_orders {G2}",
+    "roas": _ratio(f"{S}, sum(revenue) x FROM h_orders {G2}",
                           f"{S}, sum(spend) x FROM h_spend {G2}"),
     "cac": _ratio(f"{S}, sum(spend) x FROM h_spend {G2}",
                   f"{S}, count(DISTINCT user_id) x FROM h_orders "
@@ -278,7 +278,7 @@ def run_pandas(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
         "precise_traffic_share": ratio(cnt(sess[sess.precise]), cnt(sess)),
         "organic_sessions": value(cnt(sess[sess.organic])),
         "spend": value(sp.groupby(keys, dropna=False).spend.sum()),
-        "channel_roi": ratio(o.groupby(keys, dropna=False).revenue.sum(),
+        "roas": ratio(o.groupby(keys, dropna=False).revenue.sum(),
                              sp.groupby(keys, dropna=False).spend.sum()),
         "cac": ratio(sp.groupby(keys, dropna=False).spend.sum(),
                      nun(o[o.customer_type == "new"])),

@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from growthloop.config import DEFAULT_TOML, Config, default_config
-from growthloop.privacy import Pseudonymiser
+from growthloop.core.config import DEFAULT_TOML, Config, default_config
+from growthloop.ingest.privacy import Pseudonymiser
 from growthloop.warehouse import connect
 
 KEY = "test-key-0123456789abcdef"

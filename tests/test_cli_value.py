@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import KEY
-from growthloop.config import DEFAULT_TOML
+from growthloop.core.config import DEFAULT_TOML
 from test_cli import run
 
 DATA = Path(__file__).parent / "data"
@@ -21,9 +21,9 @@ CDNOW = DATA / "cdnow_customers_summary.csv"
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     """A warehouse of 8,000 simulated users over 365 days (about 1,200 customers)."""
-    from growthloop.config import default_config
+    from growthloop.core.config import default_config
     from growthloop.ingest import ingest_file
-    from growthloop.privacy import Pseudonymiser
+    from growthloop.ingest.privacy import Pseudonymiser
     from growthloop.simulate import simulate
     from growthloop.warehouse import connect
 

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from growthloop.config import DEFAULT_TOML, default_config, load_config, parse_config
-from growthloop.errors import ConfigError
+from growthloop.core.config import DEFAULT_TOML, default_config, load_config, parse_config
+from growthloop.core.errors import ConfigError
 
 
 def test_default_follows_the_plan():

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from growthloop.schema import TABLES, arrow_schema, data_model_markdown
+from growthloop.core.schema import TABLES, arrow_schema, data_model_markdown
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "data-model.md"
 
@@ -31,7 +31,7 @@ def test_arrow_schema_matches_columns():
 
 def test_metrics_doc_is_current():
     from growthloop.metrics import builtin_catalog
-    from growthloop.metrics.docs import metrics_markdown
+    from growthloop.report.docs import metrics_markdown
 
     text = (DOC.parent / "metrics.md").read_text()
     assert text == metrics_markdown(), "run `growthloop kpi --markdown > docs/metrics.md`"

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import write_csv
-from growthloop.errors import InputError
+from growthloop.core.errors import InputError
 from growthloop.ingest import ingest_file
 from growthloop.metrics.cohorts import retention, to_matrix
 from growthloop.metrics.funnels import funnel

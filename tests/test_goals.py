@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from growthloop.config import DEFAULT_TOML, default_toml, parse_config
-from growthloop.errors import ConfigError, InputError
-from growthloop.goals import (
+from growthloop.core.config import DEFAULT_TOML, default_toml, parse_config
+from growthloop.core.errors import ConfigError, InputError
+from growthloop.decide.goals import (
     Period,
     _forecast,
     decompose,

@@ -81,9 +81,9 @@ def test_killed_process_mid_load_leaves_warehouse_as_before(tmp_path, cfg, pseud
     path = write_csv(tmp_path / "b.csv", _orders(50, start=5, bad=(8,)))
     script = textwrap.dedent(f"""
         import os, signal
-        from growthloop.config import default_config
+        from growthloop.core.config import default_config
         from growthloop.ingest import ingest_file
-        from growthloop.privacy import Pseudonymiser
+        from growthloop.ingest.privacy import Pseudonymiser
         from growthloop.warehouse import connect
         con = connect({str(wh)!r})
         def die(step):

@@ -166,7 +166,7 @@ def test_parquet_typed_columns_are_checked(tmp_path, con, cfg, pseudo):
     ],
 )
 def test_unusable_file_is_refused_whole(tmp_path, con, cfg, pseudo, name, content, message):
-    from growthloop.errors import InputError
+    from growthloop.core.errors import InputError
 
     path = tmp_path / name
     path.write_text(content)
@@ -177,7 +177,7 @@ def test_unusable_file_is_refused_whole(tmp_path, con, cfg, pseudo, name, conten
 
 
 def test_missing_file(con, cfg, pseudo):
-    from growthloop.errors import InputError
+    from growthloop.core.errors import InputError
 
     with pytest.raises(InputError, match="no such file"):
         ingest_file(con, cfg, "orders", Path("/nonexistent/orders.csv"), pseudo)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from growthloop.errors import InputError
+from growthloop.core.errors import InputError
 from growthloop.metrics import builtin_catalog, compile_kpi
 from growthloop.warehouse import ibis_backend
 from metrics_fixture import load_fixture
@@ -19,7 +19,8 @@ EXPECTED: dict[str, dict[str, float]] = {
     "organic_sessions": {JAN: 2, FEB: 1},                  # s2 s3; s8
     "organic_traffic_growth": {JAN: NAN, FEB: 1 / 2 - 1},
     "spend": {JAN: 100 + 50 * 1.0, FEB: 60 + 30},
-    "channel_roi": {JAN: 50 / 150, FEB: (30 + 40 * 1.2) / 90},  # o2 returned, o5 cancelled
+    "roas": {JAN: 50 / 150, FEB: (30 + 40 * 1.2) / 90},  # o2 returned, o5 cancelled
+    "roi": {JAN: 50 / 150 - 1, FEB: (30 + 40 * 1.2) / 90 - 1},
     "cac": {JAN: 150 / 2, FEB: 90 / 1},                    # new buyers u1 u3; u4
     "add_to_cart_rate": {JAN: 2 / 5, FEB: 1 / 3},
     "payment_conversion_rate": {JAN: 1 / 5, FEB: 2 / 3},
@@ -73,7 +74,7 @@ def test_slices_by_hand(backend, cfg):
     df = compile_kpi("add_to_cart_rate", backend, cfg, grain="month", by=["market"],
                      end="2025-02-01").execute()
     assert dict(zip(df.market, df.value, strict=True)) == {"DE": 0 / 2, "US": 2 / 3}
-    df = compile_kpi("channel_roi", backend, cfg, grain="month", by=["market", "channel"],
+    df = compile_kpi("roas", backend, cfg, grain="month", by=["market", "channel"],
                      start="2025-01-01", end="2025-02-01").execute()
     got = {(m, c): v for m, c, v in zip(df.market, df.channel, df.value, strict=True)}
     assert got == {("US", "social_ads"): 0.5, ("DE", "search_ads"): 0.0}
@@ -87,7 +88,8 @@ def test_slices_by_hand(backend, cfg):
 def test_unknown_names_list_what_exists(backend, cfg):
     with pytest.raises(InputError, match=r"unknown KPI 'arpu'; expected one of: .*revenue"):
         compile_kpi("arpu", backend, cfg)
-    with pytest.raises(InputError, match="unknown grain 'fortnight'; expected one of: day, week"):
+    with pytest.raises(InputError,
+                       match="grain 'fortnight' is not a grain; expected one of: day, week"):
         compile_kpi("revenue", backend, cfg, grain="fortnight")
     with pytest.raises(InputError, match="cannot be sliced by 'device'; expected one of: market"):
         compile_kpi("revenue", backend, cfg, by=["device"])
@@ -102,7 +104,7 @@ def test_slice_with_missing_values_stays_one_slice(backend, cfg):
 
 
 def test_user_kpi_from_the_project_file(backend):
-    from growthloop.config import DEFAULT_TOML, parse_config
+    from growthloop.core.config import DEFAULT_TOML, parse_config
     from growthloop.metrics import catalog
 
     cfg = parse_config(DEFAULT_TOML + """
@@ -140,7 +142,7 @@ measure = { source = "orders", agg = "count", filter = { revenue = { ">=" = 45 }
      "column 'price' is not in source 'orders'"),
 ])
 def test_bad_user_kpi(kpi, message):
-    from growthloop.config import DEFAULT_TOML, parse_config
+    from growthloop.core.config import DEFAULT_TOML, parse_config
     from growthloop.metrics import catalog
 
     cfg = parse_config(DEFAULT_TOML + "[[kpis]]\n" + kpi + "\n")
@@ -150,8 +152,8 @@ def test_bad_user_kpi(kpi, message):
 
 
 def test_user_kpi_shape_errors_name_the_key():
-    from growthloop.config import DEFAULT_TOML, parse_config
-    from growthloop.errors import ConfigError
+    from growthloop.core.config import DEFAULT_TOML, parse_config
+    from growthloop.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"kpis\[0\]: .*kind = 'ratio' needs denominator"):
         parse_config(DEFAULT_TOML + '[[kpis]]\nname = "x"\ndescription = "x"\nkind = "ratio"\n'

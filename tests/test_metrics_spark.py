@@ -8,9 +8,9 @@ from pathlib import Path
 import ibis
 import pytest
 
+from growthloop.core.schema import TABLES
 from growthloop.ingest import ingest_file
 from growthloop.metrics import catalog, compile_kpi, kpi_dimensions
-from growthloop.schema import TABLES
 from growthloop.simulate import simulate
 from growthloop.warehouse import ibis_backend
 
@@ -63,4 +63,4 @@ def test_catalog_same_on_duckdb_and_spark(tmp_path: Path, con, cfg, pseudo, spar
         for d in by:
             assert a[d].tolist() == b[d].tolist(), name
         compared += 1
-    assert compared == len(cat) == 25
+    assert compared == len(cat) == 26

@@ -19,16 +19,16 @@ import math
 import numpy as np
 import pytest
 
+from growthloop.core.schema import TABLES
 from growthloop.ingest import ingest_file
 from growthloop.metrics import compile_kpi
-from growthloop.schema import TABLES
 from growthloop.warehouse import ibis_backend
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from growthloop.config import default_config
-    from growthloop.privacy import Pseudonymiser
+    from growthloop.core.config import default_config
+    from growthloop.ingest.privacy import Pseudonymiser
     from growthloop.simulate import simulate
     from growthloop.warehouse import connect
 
@@ -188,10 +188,10 @@ def test_organic_traffic_growth(world):
         _close(got[m], want)
 
 
-def test_channel_roi_and_cac(world):
+def test_roas_and_cac(world):
     truth = world[2]
     real = truth["realised"]
-    roi = _year(world, "channel_roi", by=("market", "channel"))
+    roi = _year(world, "roas", by=("market", "channel"))
     cac = _year(world, "cac", by=("market", "channel"))
     revenue = {f"{m}|{c}": v for m, cs in real["revenue_by_acquisition_channel"].items()
                for c, v in cs.items() if v > 0}
@@ -206,7 +206,7 @@ def test_channel_roi_and_cac(world):
     roi_v = dict(zip(roi.market + "|" + roi.channel, roi.value, strict=True))
     cac_v = dict(zip(key, cac.value, strict=True))
     for k, media in truth["media"].items():
-        # channel_roi = revenue of buyers acquired by the channel / its spend; cac = spend /
+        # roas = revenue of buyers acquired by the channel / its spend; cac = spend /
         # customers (first order not cancelled) acquired by it
         assert math.isclose(roi_v[k], revenue[k] / media["spend_total"], rel_tol=1e-9), k
         assert math.isclose(cac_v[k], media["spend_total"] / customers[k], rel_tol=1e-9), k

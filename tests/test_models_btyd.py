@@ -18,24 +18,17 @@ import pandas as pd
 import pytest
 from scipy.special import betaln, gammaln, hyp2f1
 
-from growthloop.errors import InputError
-from growthloop.models import (
-    BGNBD,
-    AssumptionWarning,
-    ConvergenceWarning,
-    GammaGamma,
-    ParetoNBD,
-    compress,
-    customer_lifetime_value,
-    read_summary,
-    rfm_summary,
-    simulate_bgnbd,
-    simulate_gamma_gamma,
-    simulate_pareto_nbd,
-)
-from growthloop.models import bgnbd as bgnbd_module
-from growthloop.models import gamma_gamma as gg_module
-from growthloop.models import pareto_nbd as pnbd_module
+from growthloop.core.errors import InputError
+from growthloop.core.estimator import AssumptionWarning, ConvergenceWarning
+from growthloop.ingest.summaries import read_summary
+from growthloop.metrics.customers import rfm_summary
+from growthloop.models.clv import bgnbd as bgnbd_module
+from growthloop.models.clv import gamma_gamma as gg_module
+from growthloop.models.clv import pareto_nbd as pnbd_module
+from growthloop.models.clv.bgnbd import BGNBD, simulate_bgnbd
+from growthloop.models.clv.gamma_gamma import GammaGamma, simulate_gamma_gamma
+from growthloop.models.clv.pareto_nbd import ParetoNBD, simulate_pareto_nbd
+from growthloop.models.clv.value import compress, customer_lifetime_value
 
 DATA = Path(__file__).parent / "data"
 
@@ -681,7 +674,7 @@ def test_models_pickle_without_fit_time_functions(bg: BGNBD) -> None:
 def test_expected_alive_for_a_concentrated_dropout_distribution(a, b):
     """When Beta(a, b) is nearly a point mass at p = a/(a+b), eq. 7 tends to the fixed-p
     value (1 - (1 + p t/alpha)^-r)/p; every method must agree with the exact series."""
-    from growthloop.models.bgnbd import expected_alive
+    from growthloop.models.clv.bgnbd import expected_alive
 
     t, r, alpha = 365.0, 0.2, 20.0
     p = a / (a + b)

@@ -7,9 +7,9 @@ import pickle
 import numpy as np
 import pytest
 
-from growthloop.errors import GrowthloopError, InputError
-from growthloop.models import REGISTRY, NotFittedError
-from growthloop.models.base import Estimator
+from growthloop.core.errors import GrowthloopError, InputError
+from growthloop.core.estimator import REGISTRY, NotFittedError
+from growthloop.models.mle import MLEstimator as Estimator
 
 
 def _example(cls: type[Estimator]):

@@ -7,10 +7,10 @@ import math
 import pytest
 
 from conftest import write_csv
-from growthloop.errors import InputError
+from growthloop.core.errors import InputError
+from growthloop.core.money import missing_rates, to_reporting
 from growthloop.ingest import ingest_file
-from growthloop.money import missing_rates, to_reporting
-from growthloop.summary import market_summary
+from growthloop.metrics.summary import market_summary
 from growthloop.warehouse import ibis_backend
 
 FX = [("2025-01-01", "EUR", 1.10), ("2025-01-02", "EUR", 1.20), ("2025-01-06", "EUR", 1.30),
@@ -58,7 +58,7 @@ def test_summary_by_hand(tmp_path, con, cfg, pseudo):
         ("e", "u3", "2025-01-01T11:00:00", "BR", "BRL", 250, "paid"),       # 50 USD
         ("f", "u4", "2025-01-01T11:00:00", "BR", "BRL", 50, "paid"),        # 10 USD
     ], users=[("u1", "DE"), ("u2", "DE"), ("u5", "DE"), ("u3", "BR"), ("u4", "BR"), ("u6", "US")])
-    df = market_summary(ibis_backend(con), "USD").set_index("market")
+    df = market_summary(ibis_backend(con), cfg).set_index("market")
     assert df.loc["DE", ["users", "buyers"]].tolist() == [3, 1]
     assert df.loc["DE", "revenue"] == pytest.approx(110.0)
     assert df.loc["DE", "conversion"] == pytest.approx(1 / 3)
@@ -75,5 +75,6 @@ def test_summary_by_hand(tmp_path, con, cfg, pseudo):
 def test_summary_refuses_missing_rates(tmp_path, con, cfg, pseudo):
     _load(tmp_path, con, cfg, pseudo, [("a", "u1", "2025-03-01", "MX", "MXN", 10, "paid")],
           users=[("u1", "MX")])
-    with pytest.raises(InputError, match=r"no rate for MXN on 2025-03-01..2025-03-01 \(1 orders"):
-        market_summary(ibis_backend(con), "USD")
+    with pytest.raises(InputError, match=r"orders: no FX rate into USD for MXN on 1 day "
+                                         r"\(2025-03-01..2025-03-01, 1 rows\)"):
+        market_summary(ibis_backend(con), cfg)

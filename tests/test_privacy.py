@@ -9,11 +9,11 @@ import json
 import pytest
 
 from conftest import KEY, write_csv
-from growthloop.config import DEFAULT_TOML, parse_config
-from growthloop.errors import ConfigError
+from growthloop.core.config import DEFAULT_TOML, parse_config
+from growthloop.core.errors import ConfigError
+from growthloop.core.schema import TABLES
 from growthloop.ingest import ingest_file
-from growthloop.privacy import Pseudonymiser, erase, pseudonymiser
-from growthloop.schema import TABLES
+from growthloop.ingest.privacy import Pseudonymiser, erase, pseudonymiser
 from test_ingest_rules import GOOD
 
 

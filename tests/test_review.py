@@ -7,8 +7,8 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
+from growthloop.decide.review import last_complete_period, mix_rate, review
 from growthloop.ingest import ingest_file
-from growthloop.review import last_complete_period, mix_rate, review
 from growthloop.simulate import simulate
 from growthloop.warehouse import ibis_backend
 

@@ -16,8 +16,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from growthloop.config import default_config
-from growthloop.schema import (
+from growthloop.core.config import default_config
+from growthloop.core.schema import (
     CURRENCIES,
     DEVICES,
     EVENT_TYPES,

@@ -18,35 +18,33 @@ import pytest
 from scipy.special import hyp2f1
 
 from conftest import write_csv
-from growthloop.errors import InputError
-from growthloop.ingest import ingest_file
-from growthloop.models import BGNBD, GammaGamma, GrowthloopWarning
-from growthloop.privacy import Pseudonymiser
-from growthloop.value import (
-    CustomerValueModel,
+from growthloop.core.errors import InputError
+from growthloop.core.estimator import GrowthloopWarning
+from growthloop.decide.holdout import validate
+from growthloop.decide.ltv import five_driver_ltv, five_drivers, ltv_cac, tornado, value_summary
+from growthloop.decide.scores import update_scores
+from growthloop.decide.tags import (
+    RFM_GRID,
     LifecycleRules,
     TagSettings,
-    customer_summary,
-    five_driver_ltv,
-    five_drivers,
     lifecycle_stage,
-    ltv_cac,
-    read_scores,
-    read_tags,
+    quintile_scores,
     rfm_scores,
     rfm_segment,
     segment_report,
     tag_customers,
-    tornado,
-    update_scores,
     update_tags,
-    validate,
-    validation_chart,
-    value_summary,
     value_tiers,
 )
-from growthloop.value.tags import RFM_GRID, quintile_scores
+from growthloop.ingest import ingest_file
+from growthloop.ingest.privacy import Pseudonymiser
+from growthloop.metrics.customers import customer_summary
+from growthloop.models.clv.bgnbd import BGNBD
+from growthloop.models.clv.gamma_gamma import GammaGamma
+from growthloop.models.clv.segmented import CustomerValueModel
+from growthloop.report.charts import validation_chart
 from growthloop.warehouse import ibis_backend
+from growthloop.warehouse.store import read_scores, read_tags
 
 SEED = 3  # the simulated shop of the recovery test (see test_recovers_simulated_truth)
 NO_KEY = Pseudonymiser(None)
@@ -58,7 +56,7 @@ NO_KEY = Pseudonymiser(None)
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     """60,000 simulated users over 365 days: about 14,000 customers in 8 markets."""
-    from growthloop.config import default_config
+    from growthloop.core.config import default_config
     from growthloop.simulate import simulate
     from growthloop.warehouse import connect
 
@@ -275,7 +273,7 @@ def test_a_failed_write_keeps_the_previous_scores(shop, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("growthloop.value.tags.write_tags", broken)
+    monkeypatch.setattr("growthloop.decide.scores.write_tags", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         update_scores(con, cfg, by="market", fit_date=dt.date(2026, 3, 2))
     after = con.execute("SELECT count(*), min(fit_date) FROM customer_scores").fetchone()
@@ -303,14 +301,18 @@ def test_segments_report_and_retagging(shop):
 
 
 def test_value_summary_for_the_demo(shop, capsys):
-    from growthloop.cli_value import print_value_report, value_report_json
+    from rich.console import Console
+
+    from growthloop.report.format import records
+    from growthloop.report.tables import print_value_report
 
     con, cfg, _ = shop
     out = value_summary(ibis_backend(con), cfg)
-    print_value_report(out, "USD")
-    printed = capsys.readouterr().out
+    console = Console(width=200, record=True)
+    print_value_report(console, out, "USD")
+    printed = console.export_text()
     assert "Value tiers by predicted 1-year CLV" in printed and "social_ads" in printed
-    doc = json.loads(json.dumps(value_report_json(out), allow_nan=False))
+    doc = json.loads(json.dumps({"tiers": records(out["tiers"])}, allow_nan=False))
     assert {r["segment"] for r in doc["tiers"]} == {"vip", "high", "medium", "low"}
     tiers = out["tiers"]
     assert set(tiers.segment) == {"vip", "high", "medium", "low"}
@@ -426,18 +428,19 @@ def test_ltv_cac_and_payback_by_hand(hand, cfg):
         {"all": GammaGamma.from_params(p=5, q=4, gamma=30)}, by="market")
     t = ltv_cac(hand, cfg, by=("channel",), model=model, summary=summary, months=2,
                 max_payback_months=3, margin=0.5, discount_rate=0.1).set_index("channel")
-    social = 0.5 * (80 + 20 / 1.1 + 40) / 2
+    social = 0.5 * ((80 + 40) / 1.1 + 20 / 1.1**2) / 2  # month k discounted by 1.1^-k
     assert t.loc["social_ads", "ltv"] == pytest.approx(social)
     assert t.loc["social_ads", "cac"] == 30.0 and t.loc["social_ads", "new_customers"] == 2
     assert t.loc["social_ads", "ltv_cac"] == pytest.approx(social / 30)
-    assert t.loc["social_ads", "payback_months"] == 1  # 0.5 * (80 + 40) / 2 = 30 >= 30
+    assert t.loc["social_ads", "payback_months"] == 2  # 0.5 * 120 / 1.1 / 2 = 27.3 < 30
     assert t.loc["social_ads", "realised_share"] == pytest.approx(1.0)
-    search = 0.5 * (100 + 60 / 1.1)
+    search = 0.5 * (100 / 1.1 + 60 / 1.1**2)
     assert t.loc["search_ads", "ltv"] == pytest.approx(search)
     assert t.loc["search_ads", "ltv_cac"] == pytest.approx(search / 150)
     assert math.isnan(t.loc["search_ads", "payback_months"])  # 77 < 150 within 3 months
     assert t.loc["organic", "cac"] == 0 and math.isnan(t.loc["organic", "ltv_cac"])
-    assert t.loc["organic", "payback_months"] == 0 and t.loc["organic", "ltv"] == 5.0
+    assert t.loc["organic", "payback_months"] == 0
+    assert t.loc["organic", "ltv"] == pytest.approx(5.0 / 1.1)
     by_cohort = ltv_cac(hand, cfg, by=("market", "cohort"), model=model, summary=summary,
                         months=1, margin=1.0, discount_rate=0.0)
     assert by_cohort.cohort.tolist() == ["2025-01"]
@@ -450,7 +453,7 @@ def test_ltv_cac_and_payback_by_hand(hand, cfg):
 
 def test_value_curves_add_predictions_after_the_data(hand, cfg):
     """u4 (first order 117 days before the end) at 6 months: its orders, then the model."""
-    from growthloop.value import value_curves
+    from growthloop.decide.ltv import value_curves
 
     summary = customer_summary(hand, cfg)
     p_model = BGNBD.from_params(r=1, alpha=10, a=2, b=3)
@@ -467,31 +470,31 @@ def test_value_curves_add_predictions_after_the_data(hand, cfg):
 
 
 def test_five_driver_formula_and_tornado_by_hand():
-    ltv, ratio = five_driver_ltv(cac=2, conversion=0.25, repurchase_rate=0.5, order_value=40,
-                                 lifetime=2, margin=0.5)
+    ltv, ratio = five_driver_ltv(cost_per_signup=2, conversion=0.25, repurchases_per_year=0.5,
+                                 expected_order_value=40, lifetime=2, margin=0.5)
     assert (float(ltv), float(ratio)) == (10.0, 5.0)  # 0.25 * 40 * (1 + 0.5 * 2) * 0.5
     assert math.isnan(float(five_driver_ltv(0, 0.25, 0.5, 40, 2)[1]))
-    drivers = pd.DataFrame([{"market": "US", "cac": 2.0, "conversion": 0.25,
-                             "repurchase_rate": 0.5, "order_value": 40.0, "lifetime": 2.0,
-                             "margin": 0.5}])
+    drivers = pd.DataFrame([{"market": "US", "cost_per_signup": 2.0, "conversion": 0.25,
+                             "repurchases_per_year": 0.5, "expected_order_value": 40.0,
+                             "lifetime": 2.0, "margin": 0.5}])
     t = tornado(drivers)
-    assert t.driver.tolist() == ["cac", "conversion", "order_value", "repurchase_rate",
-                                 "lifetime"]
+    assert t.driver.tolist() == ["cost_per_signup", "conversion", "expected_order_value",
+                                 "repurchases_per_year", "lifetime"]
     assert t["rank"].tolist() == [1, 2, 3, 4, 5]
     row = t.set_index("driver")
-    assert row.loc["cac", "ltv_cac_low"] == pytest.approx(5 / 0.8)
-    assert row.loc["cac", "ltv_cac_high"] == pytest.approx(5 / 1.2)
+    assert row.loc["cost_per_signup", "ltv_cac_low"] == pytest.approx(5 / 0.8)
+    assert row.loc["cost_per_signup", "ltv_cac_high"] == pytest.approx(5 / 1.2)
     assert row.loc["conversion", "range"] == pytest.approx(2.0)
     assert (row.loc["lifetime", "ltv_cac_low"], row.loc["lifetime", "ltv_cac_high"]) == (
         pytest.approx(4.5), pytest.approx(5.5))  # (1 + 0.5 * 1.6) and (1 + 0.5 * 2.4)
-    swings = {"cac": 0.05, "conversion": 0.2, "repurchase_rate": 0.5, "order_value": 0.1,
-              "lifetime": 0.1}
+    swings = {"cost_per_signup": 0.05, "conversion": 0.2, "repurchases_per_year": 0.5,
+              "expected_order_value": 0.1, "lifetime": 0.1}
     t2 = tornado(drivers, swings)
-    assert t2.driver.tolist() == ["repurchase_rate", "conversion", "order_value", "cac",
-                                  "lifetime"]
+    assert t2.driver.tolist() == ["repurchases_per_year", "conversion", "expected_order_value",
+                                  "cost_per_signup", "lifetime"]
     assert t2["range"].tolist() == pytest.approx([2.5, 2.0, 1.0, 5 / 0.95 - 5 / 1.05, 0.5])
     with pytest.raises(InputError, match="one per driver"):
-        tornado(drivers, {"cac": 0.1})
+        tornado(drivers, {"cost_per_signup": 0.1})
     with pytest.raises(InputError, match="share in"):
         tornado(drivers, 1.5)
 
@@ -503,17 +506,17 @@ def test_five_drivers_from_the_simulated_shop(shop):
         warnings.simplefilter("error")
         d = five_drivers(b, cfg, margin=0.3).set_index("market")
     assert list(d.index) == sorted(truth["repeat_purchases"]["params"])
-    ltv, ratio = five_driver_ltv(d.cac, d.conversion, d.repurchase_rate, d.order_value,
-                                 d.lifetime, 0.3)
+    ltv, ratio = five_driver_ltv(d.cost_per_signup, d.conversion, d.repurchases_per_year,
+                                 d.expected_order_value, d.lifetime, 0.3)
     assert np.allclose(d.ltv, ltv) and np.allclose(d.ltv_cac, ratio)
-    assert np.allclose(d.repurchase_rate * d.lifetime, d.repurchases)
+    assert np.allclose(d.repurchases_per_year * d.lifetime, d.repurchases)
     aov = truth["order_values"]["mean_order_value"]
     for m in ("ID", "BR", "DE", "US"):
         # Gamma-Gamma's population mean recovers the simulated mean order value
-        assert d.loc[m, "order_value"] == pytest.approx(aov[m], rel=0.15), m
+        assert d.loc[m, "expected_order_value"] == pytest.approx(aov[m], rel=0.15), m
         assert 0.1 < d.loc[m, "conversion"] < 0.5
     t = tornado(d.reset_index())
-    assert (t[t["rank"] == 1].driver == "cac").all()
+    assert (t[t["rank"] == 1].driver == "cost_per_signup").all()
 
 
 # --------------------------------------------------------------------------- validation
@@ -555,18 +558,25 @@ def test_empty_warehouse_and_missing_rates(tmp_path, con, cfg):
         "users": [_user("u1", "organic"), _user("u2", "organic")],
         "orders": [_order("o1", "u1", "2025-01-01", 10), _order("o2", "u1", "2025-01-05", 20),
                    _order("o3", "u2", "2025-01-02", 30, currency="EUR")]})
-    with _warns(GrowthloopWarning, r"without a usable FX rate.*EUR \(1 orders"):
-        s = customer_summary(b, cfg)
-    assert s.set_index("user_id").total_value.to_dict() == {"u1": 30.0, "u2": 0.0}
+    with pytest.raises(InputError, match=r"orders: no FX rate into USD for EUR on 1 day "
+                                         r"\(2025-01-02\.\.2025-01-02, 1 rows\)"):
+        customer_summary(b, cfg)
+    skip = cfg.model_copy(update={"missing_fx": "skip"})
+    with _warns(GrowthloopWarning, r"orders: 1 rows without an FX rate into USD left out"):
+        s = customer_summary(b, skip)
+    assert s.set_index("user_id").total_value.to_dict() == {"u1": 30.0}  # o3 left out
+    s = pd.concat([s, s.assign(user_id="u2")], ignore_index=True)
     free = s.assign(frequency=[1, 1], recency=[4.0, 1.0], T=[10.0, 10.0],
                     monetary_value=[20.0, 0.0])
     with _warns(GrowthloopWarning, "30 repeat buyers have repeat purchases worth 0"):
         model = CustomerValueModel(min_customers=1).fit(pd.concat([free] * 30))
     assert model.spend_["all"].n_customers_ == 30
-    with pytest.raises(InputError, match="observation_end 2024-12-01 is before the first"):
-        customer_summary(b, cfg, observation_end="2024-12-01")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GrowthloopWarning)  # o3 left out, as above
+        with pytest.raises(InputError, match="observation_end 2024-12-01 is before the first"):
+            customer_summary(b, skip, observation_end="2024-12-01")
     with pytest.raises(InputError, match="occasions must be 'day' or 'order'"):
-        customer_summary(b, cfg, occasions="week")  # type: ignore[arg-type]
+        customer_summary(b, skip, occasions="week")  # type: ignore[arg-type]
 
 
 def test_small_segments_fall_back_to_the_pooled_fit(shop):

@@ -9,11 +9,9 @@ import pandas as pd
 
 from conftest import write_csv
 from growthloop.ingest import ingest_file
-from growthloop.privacy import erase
-from growthloop.value._store import insert_frame
-from growthloop.value.scoring import SCORE_COLUMNS
-from growthloop.value.tags import TAG_COLUMNS
+from growthloop.ingest.privacy import erase
 from growthloop.warehouse import DERIVED_PERSON_TABLES, MIGRATIONS, SCHEMA_VERSION, connect
+from growthloop.warehouse.store import SCORE_COLUMNS, TAG_COLUMNS, insert_frame
 from test_ingest_rules import GOOD
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "data-model.md"

@@ -1,7 +1,7 @@
 import pytest
 
-from growthloop.errors import WarehouseError
-from growthloop.schema import TABLES
+from growthloop.core.errors import WarehouseError
+from growthloop.core.schema import TABLES
 from growthloop.warehouse import DERIVED_PERSON_TABLES, SCHEMA_VERSION, connect
 
 

@@ -1,7 +1,7 @@
 """growthloop: a growth engine for cross-border e-commerce platforms."""
 
-from growthloop.config import Config, load_config
-from growthloop.errors import ConfigError, GrowthloopError, InputError, WarehouseError
+from growthloop.core.config import Config, load_config
+from growthloop.core.errors import ConfigError, GrowthloopError, InputError, WarehouseError
 
 __version__ = "0.1.0"
 

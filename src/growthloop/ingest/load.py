@@ -21,14 +21,14 @@ from pathlib import Path
 
 import duckdb
 
-from growthloop.config import Config
+from growthloop.core.config import Config
+from growthloop.core.schema import table as get_table
+from growthloop.ingest.privacy import Pseudonymiser
 from growthloop.ingest.readers import Staged, stage_file
 from growthloop.ingest.rules import Validation, compile_validation
-from growthloop.privacy import Pseudonymiser
-from growthloop.schema import table as get_table
-from growthloop.warehouse import transaction
+from growthloop.warehouse import Warehouse, transaction
 
-__all__ = ["LoadResult", "file_sha256", "ingest_file"]
+__all__ = ["LoadResult", "file_sha256", "ingest_file", "ingest_files"]
 
 Step = Callable[[str], None]
 
@@ -236,3 +236,27 @@ def ingest_file(
         step("committing")
     con.execute("DROP VIEW IF EXISTS _gl_src")
     return result
+
+
+def ingest_files(wh: Warehouse, table_name: str, files: list[Path],
+                 on_step: Callable[[str, Path], None] | None = None) -> list[LoadResult]:
+    """Load each file into ``table_name`` of ``wh`` (each atomically, in order).
+
+    ``on_step(step, file)`` is called after each of a file's four steps (for a progress
+    bar). Every file is checked to exist before any is loaded.
+    """
+    from growthloop.core.errors import InputError
+    from growthloop.core.schema import TABLES
+    from growthloop.ingest.privacy import pseudonymiser
+
+    if table_name not in TABLES:
+        raise InputError(f"unknown table {table_name!r}; expected one of: {', '.join(TABLES)}")
+    for f in files:
+        if not Path(f).is_file():
+            raise InputError(f"{f}: no such file")
+    pseudo = pseudonymiser(wh.cfg)
+    results = []
+    for f in files:
+        step = (lambda name, f=f: on_step(name, Path(f))) if on_step else None
+        results.append(ingest_file(wh.con, wh.cfg, table_name, f, pseudo, on_step=step))
+    return results

@@ -19,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from growthloop.errors import InputError
-from growthloop.schema import Table
+from growthloop.core.errors import InputError
+from growthloop.core.schema import Table
 
 __all__ = ["FORMATS", "Staged", "stage_file"]
 

@@ -1,4 +1,4 @@
-"""Compile a table's validation rules (``growthloop.schema``) into DuckDB SQL.
+"""Compile a table's validation rules (``growthloop.core.schema``) into DuckDB SQL.
 
 Every rule becomes a pair: a condition that is true for a bad row, and a message
 naming the field, the value and what was expected. Rows are checked in one
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from growthloop.config import Config
-from growthloop.schema import COUNTRY, CURRENCIES, CURRENCY, MARKET, Column, Table
+from growthloop.core.config import Config
+from growthloop.core.schema import COUNTRY, CURRENCIES, CURRENCY, MARKET, Column, Table
 
 __all__ = ["EARLIEST", "Rule", "Validation", "compile_validation"]
 

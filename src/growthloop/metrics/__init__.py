@@ -1,24 +1,19 @@
-"""The semantic metrics layer: KPI declarations, their sources and the compiler.
+"""The semantic metrics layer: Ibis expressions over the warehouse, never a query by hand.
 
-Public names are loaded on first use, so the project file can import the KPI
-models without pulling in the query layer.
+- ``catalog`` / ``compile_kpi`` (``compile``): the KPI catalog (``catalog.toml`` plus the
+  project's ``[[kpis]]``) compiled for any grain and slice;
+- ``sources``: the fact sources KPIs aggregate (sessions, events, orders, users, spend,
+  surveys), ``valued_orders`` the one definition of order value in the reporting currency;
+- ``funnel`` (``funnels``), ``retention`` (``cohorts``);
+- ``build_paths`` (``journeys``): attribution paths; ``customer_summary``
+  (``customers``): the customer-value models' statistics; ``market_summary``
+  (``summary``): the headline numbers.
 """
 
-from __future__ import annotations
+from growthloop.metrics.cohorts import retention, to_matrix
+from growthloop.metrics.compile import builtin_catalog, catalog, compile_kpi, kpi_dimensions
+from growthloop.metrics.funnels import funnel
+from growthloop.metrics.sources import SOURCES
 
-from importlib import import_module
-from typing import Any
-
-__all__ = ["GRAINS", "KPI", "SOURCES", "Measure", "builtin_catalog", "catalog", "compile_kpi",
-           "funnel", "kpi_dimensions", "retention", "to_matrix"]
-
-_WHERE = {"GRAINS": "definitions", "KPI": "definitions", "Measure": "definitions",
-          "SOURCES": "sources", "builtin_catalog": "compile", "catalog": "compile",
-          "compile_kpi": "compile", "kpi_dimensions": "compile", "funnel": "funnels",
-          "retention": "cohorts", "to_matrix": "cohorts"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(import_module(f"growthloop.metrics.{_WHERE[name]}"), name)
-    raise AttributeError(name)
+__all__ = ["SOURCES", "builtin_catalog", "catalog", "compile_kpi", "funnel", "kpi_dimensions",
+           "retention", "to_matrix"]

@@ -12,7 +12,7 @@ from the cohort's own (0) onwards, in UTC.
   no logged-in event in their first period, e.g. sign-ups whose session was anonymous).
 - ``measure="revenue"``: revenue of the members' orders placed in the period, in the
   reporting currency, orders neither cancelled nor returned (the ``orders`` source's
-  ``revenue``, converted by ``growthloop.money.to_reporting``);
+  ``revenue``, converted by ``growthloop.core.money.to_reporting``);
   ``retention = revenue in period k / revenue in period 0`` (NULL when period 0 has none).
 
 Slices are the cohort row's dimensions: for sign-up cohorts the user's sign-up market,
@@ -32,9 +32,9 @@ import ibis.expr.types as ir
 import pandas as pd
 from ibis.backends import BaseBackend
 
-from growthloop.config import Config
-from growthloop.errors import InputError
-from growthloop.metrics.definitions import GRAINS
+from growthloop.core.config import Config
+from growthloop.core.dates import GRAINS
+from growthloop.core.errors import InputError
 from growthloop.metrics.sources import source_table
 
 __all__ = [

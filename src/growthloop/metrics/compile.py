@@ -9,20 +9,33 @@ other Ibis backend.
 from __future__ import annotations
 
 import tomllib
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import lru_cache
 from importlib import resources
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 from ibis.backends import BaseBackend
 
-from growthloop.config import Config
-from growthloop.errors import InputError
-from growthloop.metrics.definitions import GRAINS, KPI, Measure
+from growthloop.core.config import Config
+from growthloop.core.dates import (
+    STEP,
+    check_grain,
+    parse_timestamp,
+    period_start,
+    previous_period_start,
+)
+from growthloop.core.errors import InputError
+from growthloop.core.kpis import KPI, Measure
 from growthloop.metrics.sources import SOURCES, SourceCache, source_table
 
-__all__ = ["builtin_catalog", "catalog", "compile_kpi", "compile_measure", "kpi_dimensions"]
+__all__ = ["builtin_catalog", "catalog", "compile_kpi", "compile_measure", "kpi_dimensions",
+           "kpi_frame"]
+
+
+#: KPIs renamed since earlier releases, old name -> new name.
+RENAMED = {"channel_roi": "roas"}
 
 
 @lru_cache(maxsize=1)
@@ -100,23 +113,6 @@ def _agg(t: ir.Table, m: Measure) -> ir.Scalar:
     return col.mean()
 
 
-_STEP = {"day": ibis.interval(days=1), "week": ibis.interval(days=7),
-         "month": ibis.interval(months=1), "quarter": ibis.interval(months=3),
-         "year": ibis.interval(years=1)}
-
-
-def _period(ts: ir.TimestampValue, grain: str) -> ir.DateValue:
-    return ts.truncate(GRAINS[grain]).cast("date")
-
-
-def _to_ts(d: date | datetime | str | None) -> datetime | None:
-    if d is None:
-        return None
-    if isinstance(d, str):
-        d = date.fromisoformat(d)
-    return d if isinstance(d, datetime) else datetime(d.year, d.month, d.day)
-
-
 def compile_measure(
     m: Measure, backend: BaseBackend, cfg: Config, *, grain: str, by: list[str],
     start: datetime | None, end: datetime | None, name: str = "m",
@@ -125,7 +121,7 @@ def compile_measure(
     """``period``, ``by`` dimensions and the measure ``name``, one row per period x slice."""
     used = {*by, *m.filter, *([m.column] if m.column else [])}
     t = _filter(source_table(m.source, backend, cfg, cache, columns=used), m.filter)
-    t = t.mutate(period=_period(t.ts, grain))
+    t = t.mutate(period=period_start(t.ts, grain))
     keys = ["period", *by]
     if m.cumulative:
         # A running total over all history, then cut to the window.
@@ -146,20 +142,6 @@ def compile_measure(
     return t.group_by(keys).aggregate(**{name: _agg(t, m)})
 
 
-def _shift_back(start: datetime, grain: str) -> datetime:
-    """The start of the period before the one that holds ``start``."""
-    if grain == "day":
-        return start - timedelta(days=1)
-    if grain == "week":
-        return start - timedelta(days=7 + start.weekday())
-    months = {"month": 1, "quarter": 3, "year": 12}[grain]
-    y, mo = start.year, start.month - months
-    while mo < 1:
-        mo += 12
-        y -= 1
-    return datetime(y, mo, 1)
-
-
 def compile_kpi(
     kpi: str | KPI,
     backend: BaseBackend,
@@ -178,18 +160,20 @@ def compile_kpi(
     cat = catalog(cfg)
     if isinstance(kpi, str):
         if kpi not in cat:
-            raise InputError(f"unknown KPI {kpi!r}; expected one of: {', '.join(sorted(cat))}")
+            hint = (f" ({kpi!r} was renamed {RENAMED[kpi]!r}: the same revenue / spend)"
+                    if kpi in RENAMED else "")
+            raise InputError(f"unknown KPI {kpi!r}{hint}; expected one of: "
+                             f"{', '.join(sorted(cat))}")
         kpi = cat[kpi]
-    if grain not in GRAINS:
-        raise InputError(f"unknown grain {grain!r}; expected one of: {', '.join(GRAINS)}")
+    check_grain(grain)
     by = list(by)
     allowed = kpi_dimensions(kpi, cat)
     for d in by:
         if d not in allowed:
             raise InputError(f"KPI {kpi.name!r} cannot be sliced by {d!r}; "
                              f"expected one of: {', '.join(allowed) or '(none)'}")
-    return _compile(kpi, cat, backend, cfg, grain, by, _to_ts(start), _to_ts(end),
-                    cache).order_by(["period", *by])
+    return _compile(kpi, cat, backend, cfg, grain, by, parse_timestamp(start, "start"),
+                    parse_timestamp(end, "end"), cache).order_by(["period", *by])
 
 
 def _compile(
@@ -199,12 +183,15 @@ def _compile(
 ) -> ir.Table:
     keys = ["period", *by]
     if kpi.kind == "growth":
+        if grain == "all":
+            raise InputError(f"KPI {kpi.name!r} is a growth against the previous period; "
+                             "choose a calendar grain, not 'all'")
         base = _compile(cat[kpi.of], cat, backend, cfg, grain, by,  # type: ignore[index]
-                        _shift_back(t0, grain) if t0 else None, t1, cache)
+                        previous_period_start(t0, grain) if t0 else None, t1, cache)
         # the calendar-previous period, matched by key: a gap in the series is a gap,
         # not a comparison with an older period
         w = ibis.window(group_by=by or None, order_by="period")
-        follows = (base.period.lag().over(w) + _STEP[grain]) == base.period
+        follows = (base.period.lag().over(w) + STEP[grain]) == base.period
         prev = ibis.ifelse(follows, base.value.lag().over(w), ibis.null().cast("float64"))
         out = base.select(*keys, numerator=base.value, denominator=prev,
                           value=base.value / prev.nullif(0) - 1)
@@ -223,4 +210,27 @@ def _compile(
     n = j.numerator.cast("float64").fill_null(0)
     d = j.denominator.cast("float64")
     return j.select(**keyed, numerator=n, denominator=d.fill_null(0),
-                    value=kpi.scale * n / d.nullif(0))
+                    value=kpi.evaluate(n, d))
+
+
+def kpi_frame(backend: BaseBackend, cfg: Config, names: list[str], *, grain: str = "week",
+              by: list[str] | tuple[str, ...] = (), start: date | datetime | str | None = None,
+              end: date | datetime | str | None = None) -> pd.DataFrame:
+    """Several KPIs by ``grain`` and slice, one frame: ``kpi``, ``period`` (its first day,
+    ``YYYY-MM-DD``), the ``by`` dimensions, ``numerator``, ``denominator`` and ``value``.
+
+    Each source is materialised once for all the KPIs (``cached_sources``).
+    """
+    from growthloop.metrics.sources import cached_sources
+
+    start = parse_timestamp(start, "--from")
+    end = parse_timestamp(end, "--to")
+    frames = []
+    with cached_sources(backend, cfg) as cache:
+        for name in names:
+            df = compile_kpi(name, backend, cfg, grain=grain, by=by, start=start, end=end,
+                             cache=cache).execute()
+            df.insert(0, "kpi", name)
+            df["period"] = df["period"].astype(str).str[:10]
+            frames.append(df)
+    return pd.concat(frames, ignore_index=True)

@@ -31,10 +31,11 @@ import ibis
 import ibis.expr.types as ir
 from ibis.backends import BaseBackend
 
-from growthloop.config import Config
-from growthloop.errors import InputError
+from growthloop.core.config import Config
+from growthloop.core.dates import parse_timestamp
+from growthloop.core.errors import InputError
+from growthloop.core.schema import EVENT_TYPES
 from growthloop.metrics.sources import SOURCES, source_table
-from growthloop.schema import EVENT_TYPES
 
 __all__ = ["FUNNEL_COLUMNS", "FUNNEL_DIMENSIONS", "WITHIN", "funnel"]
 
@@ -44,17 +45,6 @@ FUNNEL_COLUMNS: tuple[str, ...] = (
     "step", "step_name", "units", "conversion_from_previous", "conversion_from_first",
     "drop_off", "drop_off_rate", "median_seconds_from_previous",
 )
-
-
-def _to_ts(d: date | datetime | str | None) -> datetime | None:
-    if d is None:
-        return None
-    if isinstance(d, str):
-        try:
-            d = datetime.fromisoformat(d)
-        except ValueError:
-            raise InputError(f"expected an ISO date or time, got {d!r}") from None
-    return d if isinstance(d, datetime) else datetime(d.year, d.month, d.day)
 
 
 def _check(steps: Sequence[str], within: str, days: int, by: Sequence[str]) -> None:
@@ -160,7 +150,8 @@ def funnel(
     steps = list(steps) if not isinstance(steps, str) else steps
     by = list(by)
     _check(steps, within, days, by)
-    w = _reached(backend, cfg, steps, within, days, by, _to_ts(start), _to_ts(end))
+    w = _reached(backend, cfg, steps, within, days, by, parse_timestamp(start, "start"),
+                 parse_timestamp(end, "end"))
     n = len(steps)
 
     def secs(k: int) -> ir.IntegerValue:

@@ -21,11 +21,11 @@ import ibis
 import ibis.expr.types as ir
 from ibis.backends import BaseBackend
 
-from growthloop.config import Config
-from growthloop.money import to_reporting
+from growthloop.core.config import Config
+from growthloop.core.money import convert
 
 __all__ = ["NEW_USER_DAYS", "SOURCES", "USER_DIMENSIONS", "Source", "SourceCache",
-           "cached_sources", "source_table"]
+           "cached_sources", "source_table", "valued_orders"]
 
 NEW_USER_DAYS = 30
 
@@ -116,12 +116,25 @@ def events_plain(b: BaseBackend, cfg: Config) -> ir.Table:
                     "campaign", "device", ts=e.event_ts)
 
 
-def orders(b: BaseBackend, cfg: Config) -> ir.Table:
-    """Orders not cancelled, in the reporting currency, credited to the buyer's acquisition
-    channel (last touch before sign-up) until attribution provides better."""
+def valued_orders(b: BaseBackend, cfg: Config) -> ir.Table:
+    """Orders not cancelled, valued in the reporting currency: the one definition.
+
+    The canonical ``orders`` columns plus ``amount_reporting`` (the order's amount with the
+    day's FX rate, ``growthloop.core.money.convert``: a missing rate is an error unless
+    the project sets ``missing_fx = "skip"``) and ``revenue``, the glossary's net revenue:
+    ``amount_reporting`` for orders kept, 0 for returned ones.
+    """
     o = b.table("orders")
     o = o.filter(o.status != "cancelled")
-    o = to_reporting(o, b.table("fx_rates"), cfg.reporting_currency)
+    o = convert(o, b.table("fx_rates"), cfg.reporting_currency, what="orders",
+                missing=cfg.missing_fx)
+    return o.mutate(revenue=ibis.ifelse(o.status != "returned", o.amount_reporting, 0.0))
+
+
+def orders(b: BaseBackend, cfg: Config) -> ir.Table:
+    """Orders not cancelled (``valued_orders``), credited to the buyer's acquisition
+    channel (last touch before sign-up); attribution models credit them otherwise."""
+    o = valued_orders(b, cfg)
     first = ibis.row_number().over(group_by=o.user_id, order_by=[o.order_ts, o.order_id])
     o = o.mutate(_nth=first)
     j = o.left_join(_users(b, cfg), o.user_id == _users(b, cfg).user_id)
@@ -132,7 +145,7 @@ def orders(b: BaseBackend, cfg: Config) -> ir.Table:
         ts=j.order_ts,
         country=j.u_country, channel=j.u_channel, campaign=j.u_campaign,
         customer_type=ibis.ifelse(j._nth == 0, "new", "returning"),
-        revenue=ibis.ifelse(kept, j.amount_reporting, 0.0),
+        revenue=j.revenue,
         kept=kept,
         returned=j.status == "returned",
         delivered=delivered,
@@ -173,8 +186,8 @@ def spend(b: BaseBackend, cfg: Config) -> ir.Table:
     """Media spend in the reporting currency."""
     s = b.table("ad_spend")
     s = s.mutate(ts=s.date.cast("timestamp"))
-    s = to_reporting(s, b.table("fx_rates"), cfg.reporting_currency, amount="spend", at="ts",
-                     out="spend_reporting")
+    s = convert(s, b.table("fx_rates"), cfg.reporting_currency, what="ad_spend",
+                missing=cfg.missing_fx, amount="spend", at="ts", out="spend_reporting")
     return s.select("ts", "market", "channel", "campaign", "impressions", "clicks",
                     spend=s.spend_reporting)
 

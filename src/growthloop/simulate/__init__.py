@@ -1,6 +1,6 @@
 """A simulated cross-border shop with known ground truth.
 
-``simulate(out)`` writes the eight canonical tables of ``growthloop.schema`` (users,
+``simulate(out)`` writes the eight canonical tables of ``growthloop.core.schema`` (users,
 events, orders, ad_spend, referrals, surveys, experiment_assignments, fx_rates) as
 Parquet plus ``truth.json``, every parameter that generated them: media response
 (adstock and Hill, Jin et al. 2017), referral virality, noisy-OR attribution,

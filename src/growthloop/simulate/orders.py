@@ -3,7 +3,7 @@
 Delivery takes Gamma(shape, scale) days by region; a share of orders is cancelled,
 a market-specific share of the rest is returned Exp(7 days) after delivery. NPS
 answers come from a sample of delivered orders and are worse after a slow delivery
-(longer than 1.5 x the region's mean), the hygiene factor of PLAN.md.
+(longer than 1.5 x the region's mean), a hygiene factor of satisfaction.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from growthloop.schema import ORDER_STATUSES
+from growthloop.core.schema import ORDER_STATUSES
 from growthloop.simulate.customers import choice
 from growthloop.simulate.params import (
     NPS_RESPONSE_RATE,

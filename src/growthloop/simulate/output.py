@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from growthloop.schema import arrow_schema
+from growthloop.core.schema import arrow_schema
 
 __all__ = ["AtomicParquetWriter", "jsonable", "write_json", "write_table"]
 

@@ -2,9 +2,9 @@
 
 Every number that generates data lives here, keyed by market code, region or channel
 name, with fallbacks by region and channel kind so that any valid ``growthloop.toml``
-can be simulated. The defaults follow ``PLAN.md``: live commerce in South-East Asia
-returns about 5.8 per unit of spend, social ads in Europe 4.3 and search ads 2.1;
-new-user conversion is near 23 %; about 30 % of a year's customers buy again;
+can be simulated. The defaults are those of a cross-border growth plan: live commerce in
+South-East Asia returns about 5.8 per unit of spend, social ads in Europe 4.3 and search
+ads 2.1; new-user conversion is near 23 %; about 30 % of a year's customers buy again;
 the plan's KPI levels (add-to-cart, short-video completion 60 %, live interaction
 25 %, NPS, return rates up to 30 %) set the funnel and after-sale parameters.
 """
@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from growthloop.config import Config
+from growthloop.core.config import Config
 
 __all__ = [
     "EUROPE",

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from growthloop.schema import EVENT_TYPES, arrow_schema
+from growthloop.core.schema import EVENT_TYPES, arrow_schema
 from growthloop.simulate.customers import choice, segment_cumsum
 from growthloop.simulate.params import (
     LIVE_EXTRA_INTERACTIONS_MEAN,

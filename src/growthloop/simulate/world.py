@@ -17,8 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from growthloop.config import Config, default_config
-from growthloop.schema import DEVICES, ORDER_STATUSES, REFERRAL_MECHANISMS, arrow_schema
+from growthloop.core.config import Config, default_config
+from growthloop.core.schema import DEVICES, ORDER_STATUSES, REFERRAL_MECHANISMS, arrow_schema
 from growthloop.simulate.calendar import FESTIVAL_PEAKS, WEEKDAY_MULTIPLIERS, build_calendar
 from growthloop.simulate.calendar import time_of_day as _time_of_day
 from growthloop.simulate.customers import (

@@ -1,0 +1,150 @@
+"""Attribution commands: ``attribution`` (credits per channel) and ``roi`` (channel
+economics under a named model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from growthloop.cli.app import (
+    ConfigOpt,
+    Grain,
+    JsonOpt,
+    command,
+    err,
+    open_warehouse,
+    out,
+    print_json,
+)
+from growthloop.core.dates import parse_day
+from growthloop.core.errors import InputError
+from growthloop.decide.channels import attribute, channel_economics
+from growthloop.ingest.paths import read_paths
+from growthloop.metrics.journeys import build_paths, direct_channels
+from growthloop.models.attribution import MODELS, compare_models
+from growthloop.report.format import records, write_frame
+from growthloop.report.tables import (
+    print_attribution,
+    print_attribution_comparison,
+    print_economics,
+)
+
+__all__ = ["attribution", "roi"]
+
+_MODEL_HELP = ("first, last, last_non_direct, linear, time_decay, position, markov or "
+               "shapley.")
+LookbackOpt = Annotated[float, typer.Option(help="Lookback window in days.")]
+OrderOpt = Annotated[int, typer.Option(min=1, max=8, help="Markov order.")]
+HalfLifeOpt = Annotated[float, typer.Option(
+    "--half-life", help="Time-decay half-life: days (touches for a path file without days).")]
+
+
+@command(epilog="Example: growthloop attribution --paths paths.csv --model markov --order 1 --json")
+def attribution(
+    paths: Annotated[Path | None, typer.Option(
+        "--paths", help="CSV or Parquet of aggregated journeys: path ('a > b'), conversions, "
+                        "nulls, value. Without it, journeys come from the warehouse.")] = None,
+    model: Annotated[str, typer.Option("--model", "-m", help=_MODEL_HELP)] = "markov",
+    order: OrderOpt = 1,
+    compare: Annotated[bool, typer.Option("--compare", help="All models side by side.")] = False,
+    by: Annotated[str | None, typer.Option(
+        "--by", help="'market': one result per market (warehouse journeys).")] = None,
+    conversion: Annotated[str, typer.Option(
+        help="What converts: first_purchase or any_purchase (warehouse journeys).")
+    ] = "first_purchase",
+    lookback: LookbackOpt = 30.0,
+    half_life: HalfLifeOpt = 7.0,
+    bootstrap: Annotated[int, typer.Option(min=0, help="Markov bootstrap replicates for the "
+                                           "95% intervals (0: none).")] = 200,
+    direct: Annotated[list[str] | None, typer.Option(
+        "--direct", help="Channel counted as direct by last_non_direct (repeatable; default: "
+                         "channels of kind organic, or 'direct' for a path file).")] = None,
+    config: ConfigOpt = Path("growthloop.toml"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Credit conversions and value to channels: rule-based, Markov or Shapley attribution."""
+    if by not in (None, "market"):
+        raise InputError(f"--by {by!r}: expected 'market'")
+    currency = None
+    if paths is not None:
+        if by is not None:
+            raise InputError("--by applies to warehouse journeys; a path file is split by "
+                             "its own market column")
+        table = read_paths(paths)
+        names = tuple(direct or ("direct",))
+        source = str(paths)
+    else:
+        with open_warehouse(config) as wh:
+            table = build_paths(wh.backend, wh.cfg, conversion=conversion,  # type: ignore[arg-type]
+                                lookback_days=lookback, by_market=by == "market",
+                                with_days=compare or model == "time_decay")
+            names = tuple(direct or direct_channels(wh.cfg) or ("direct",))
+            currency = wh.cfg.reporting_currency
+        source = "warehouse"
+    settings: dict[str, Any] = {"order": order, "direct": names, "half_life": half_life}
+    if compare:
+        df = compare_models(table, **settings)
+        if as_json:
+            print_json({"source": source, "metric": "conversions",
+                        "models": [c for c in df.columns if c not in (
+                            "market", "period", "channel", "last_vs_markov")],
+                        "comparison": records(df)})
+        else:
+            print_attribution_comparison(out, df)
+        return
+    fitted, credits = attribute(table, model, n_bootstrap=bootstrap, **settings)
+    if as_json:
+        params = fitted.get_params()
+        if hasattr(fitted, "clock_"):
+            params["clock"] = fitted.clock_
+        print_json({"model": model, "settings": params, "source": source,
+                    "currency": currency, "total_conversions": fitted.total_conversions_,
+                    "total_value": fitted.total_value_,
+                    "credits": records(credits.drop(columns="share"))})
+        return
+    name = f"{model} (order {order})" if model == "markov" else model
+    print_attribution(out, credits, name, f"value ({currency})" if currency else "value")
+
+
+@command(epilog="Example: growthloop roi --model markov --period quarter --by market "
+                "--from 2025-01-01 --to 2026-01-01 --json")
+def roi(
+    model: Annotated[str, typer.Option("--model", "-m", help=_MODEL_HELP)] = "markov",
+    period: Annotated[Grain, typer.Option(help="Time grain (all: the whole window).")
+                      ] = Grain.month,
+    by: Annotated[str | None, typer.Option(
+        "--by", help="'market': one row per market x channel x period.")] = "market",
+    order: OrderOpt = 1,
+    lookback: LookbackOpt = 30.0,
+    half_life: HalfLifeOpt = 7.0,
+    start: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Day after the last, YYYY-MM-DD.")
+                   ] = None,
+    out_file: Annotated[Path | None, typer.Option(
+        "--out", help="Write .csv, .parquet or .json instead of printing.")] = None,
+    config: ConfigOpt = Path("growthloop.toml"),
+    as_json: JsonOpt = False,
+) -> None:
+    """ROI, ROAS and CAC per channel (x market) x period from attributed new customers and
+    revenue against ad spend, under one named attribution model."""
+    if by not in (None, "", "market", "none"):
+        raise InputError(f"--by {by!r}: expected 'market' or 'none'")
+    if model not in MODELS:
+        raise InputError(f"--model {model!r}: expected one of {', '.join(MODELS)}")
+    lo = parse_day(start, "--from") if start else None
+    hi = parse_day(end, "--to") if end else None
+    with open_warehouse(config) as wh:
+        df = channel_economics(wh.backend, wh.cfg, model=model, period=period.value,
+                               by_market=by == "market", order=order, lookback_days=lookback,
+                               half_life=half_life, start=lo, end=hi)
+        currency = wh.cfg.reporting_currency
+    if out_file is not None:
+        write_frame(df, out_file)
+        err.print(f"wrote {len(df):,} rows to {out_file}")
+    elif as_json:
+        print_json({"model": model, "period": period.value, "currency": currency,
+                    "rows": records(df)})
+    else:
+        print_economics(out, df, currency)

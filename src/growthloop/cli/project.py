@@ -1,0 +1,183 @@
+"""Project commands: ``init``, ``ingest``, ``erase``, ``simulate``, ``schema`` and ``demo``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from growthloop.cli.app import (
+    ConfigOpt,
+    JsonOpt,
+    command,
+    err,
+    open_warehouse,
+    out,
+    print_json,
+    progress,
+)
+from growthloop.core.config import default_toml, load_config
+from growthloop.core.dates import parse_day
+from growthloop.core.errors import InputError
+from growthloop.core.schema import TABLES, data_model_markdown
+from growthloop.ingest.load import ingest_files
+from growthloop.ingest.privacy import erase as erase_person
+from growthloop.ingest.privacy import pseudonymiser
+from growthloop.metrics import catalog
+from growthloop.pipeline import demo as run_demo
+from growthloop.pipeline import simulate_shop
+from growthloop.report.format import records
+from growthloop.report.tables import (
+    print_attribution_comparison,
+    print_decomposition,
+    print_goals,
+    print_loads,
+    print_summary,
+    print_value_report,
+)
+
+__all__ = ["demo", "erase", "ingest", "init", "schema", "simulate"]
+
+
+@command(epilog="Example: growthloop init --dir myshop")
+def init(
+    directory: Annotated[Path, typer.Option("--dir", help="Where to write it.")] = Path("."),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented default growthloop.toml (markets, channels and plan goals)."""
+    path = directory / "growthloop.toml"
+    if path.exists() and not force:
+        raise InputError(f"{path} already exists; pass --force to overwrite it")
+    directory.mkdir(parents=True, exist_ok=True)
+    path.write_text(default_toml(date.today().year), encoding="utf-8")
+    err.print(f"wrote {path}")
+
+
+@command(epilog="Example: growthloop ingest orders data/orders-2025-03.csv data/orders-04.parquet")
+def ingest(
+    table: Annotated[str, typer.Argument(help=f"One of: {', '.join(TABLES)}.")],
+    files: Annotated[list[Path], typer.Argument(help="CSV, Parquet or JSON Lines files.")],
+    config: ConfigOpt = Path("growthloop.toml"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate and load files into a table; bad rows go to quarantine with their reason.
+
+    Each file loads atomically; re-loading rows already present adds nothing.
+    """
+    with open_warehouse(config, read_only=False) as wh, progress() as bar:
+        task = bar.add_task(table, total=len(files) * 4)
+        results = ingest_files(wh, table, files, on_step=lambda _s, f: bar.update(
+            task, advance=1, description=f"{table} ← {f.name}"))
+    docs = [r.as_dict() for r in results]
+    if as_json:
+        print_json({"loads": docs})
+    else:
+        print_loads(out, docs)
+
+
+@command(epilog="Example: growthloop erase u0001234")
+def erase(
+    user_id: Annotated[str, typer.Argument(help="The person's identifier as given at ingest.")],
+    config: ConfigOpt = Path("growthloop.toml"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove one person from every table and the quarantine."""
+    with open_warehouse(config, read_only=False) as wh:
+        rep = erase_person(wh.con, user_id, pseudonymiser(wh.cfg))
+    if as_json:
+        print_json({"removed": rep.removed, "total": rep.total})
+        return
+    for name, n in rep.removed.items():
+        out.print(f"{name:<24} {n:>8,} rows removed")
+    out.print(f"{'total':<24} {rep.total:>8,} rows removed")
+    if rep.total == 0:
+        err.print("nothing found for that identifier (check the pseudonymisation key)")
+
+
+@command(epilog="Example: growthloop simulate --users 50000 --days 365 --seed 7 --out shop/")
+def simulate(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the Parquet files.")],
+    users: Annotated[int, typer.Option(min=100, help="Users to simulate.")] = 50_000,
+    days: Annotated[int, typer.Option(min=28, max=3650, help="Days to simulate.")] = 365,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 0,
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2025-01-01",
+    config: Annotated[Path | None, typer.Option("--config", "-c",
+                                                help="Project file (default markets)."
+                                                )] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a simulated cross-border shop (every table as Parquet) and its truth.json."""
+    first = parse_day(start, "--start")
+    cfg = load_config(config) if config else None
+    t0 = time.perf_counter()
+    with progress() as bar:
+        task = bar.add_task("simulating", total=1.0)
+        files = simulate_shop(out_dir, users=users, days=days, seed=seed, start=first,
+                              config=cfg, progress=lambda stage, frac: bar.update(
+                                  task, description=f"simulating: {stage}", completed=frac))
+    seconds = time.perf_counter() - t0
+    if as_json:
+        print_json({"out": str(out_dir), "files": files, "seconds": round(seconds, 2)})
+    else:
+        out.print(f"wrote {len(files)} files to {out_dir} in {seconds:.1f} s")
+
+
+@command(epilog="Example: growthloop schema --markdown > docs/data-model.md")
+def schema(
+    markdown: Annotated[bool, typer.Option("--markdown", help="The full reference.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the canonical tables and their columns."""
+    if markdown:
+        sys.stdout.write(data_model_markdown())
+        return
+    if as_json:
+        print_json({t.name: [{"name": c.name, "type": c.dtype, "required": c.required}
+                             for c in t.columns] for t in TABLES.values()})
+        return
+    for t in TABLES.values():
+        out.print(f"[bold]{t.name}[/bold]: {', '.join(t.column_names)}")
+
+
+@command(epilog="Example: growthloop demo --dir demo --users 50000")
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Project directory to create.")] = Path(
+        "demo"),
+    users: Annotated[int, typer.Option(min=100, help="Users to simulate.")] = 50_000,
+    days: Annotated[int, typer.Option(min=28, max=3650)] = 365,
+    seed: Annotated[int, typer.Option()] = 7,
+    as_json: JsonOpt = False,
+) -> None:
+    """Simulate a shop, ingest it into a fresh warehouse and print its headline numbers."""
+    with progress() as bar:
+        task = bar.add_task("demo", total=1.0)
+        r = run_demo(directory, users=users, days=days, seed=seed,
+                     progress=lambda stage, frac: bar.update(task, description=stage,
+                                                             completed=frac))
+    if r.one_off_key:
+        err.print(f"{r.config.privacy.key_env} is not set: pseudonymised the demo with a "
+                  "one-off random key")
+    err.print(f"simulated {users:,} users over {days} days; loaded {r.rows_loaded:,} rows")
+    currency = r.config.reporting_currency
+    if as_json:
+        print_json({"loads": r.loads, "currency": currency, "markets": records(r.summary),
+                    "goals": None if r.goals is None else records(r.goals),
+                    "value": {"tiers": records(r.value["tiers"]),
+                              "ltv_cac": records(r.value["ltv_cac"])},
+                    "attribution": records(r.attribution), "seconds": round(r.seconds, 1)})
+        return
+    print_summary(out, r.summary, currency)
+    if r.goals is not None:
+        print_goals(out, r.goals, {k.name: k.unit for k in catalog(r.config).values()})
+        if r.decomposition is not None:
+            from growthloop.decide.goals import decomposition_by
+
+            print_decomposition(out, {d: decomposition_by(r.decomposition, d)
+                                      for d in ("market", "channel")})
+    print_value_report(out, r.value, currency)
+    print_attribution_comparison(out, r.attribution, "first purchases")
+    err.print(f"demo done in {r.seconds:.0f} s; project in {directory}")

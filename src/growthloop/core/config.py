@@ -1,0 +1,445 @@
+"""The project file ``growthloop.toml`` and its pydantic models.
+
+Errors name the key, the bad value and what is allowed, e.g.
+``growthloop.toml: markets[2].currency = 'EURO': expected an ISO 4217 code such as USD, EUR``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from growthloop.core.errors import ConfigError
+from growthloop.core.kpis import KPI
+from growthloop.core.schema import CURRENCIES
+
+__all__ = [
+    "DEFAULT_TOML",
+    "Channel",
+    "Config",
+    "Decomposition",
+    "Goal",
+    "Market",
+    "Privacy",
+    "load_config",
+    "parse_config",
+]
+
+ChannelKind = Literal["paid", "owned", "organic", "referral"]
+Region = Literal["South-East Asia", "Europe", "Latin America", "North America", "Other"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _currency(v: str) -> str:
+    if v not in CURRENCIES:
+        raise ValueError("expected an ISO 4217 code such as USD, EUR, IDR (upper case)")
+    return v
+
+
+class Market(_Strict):
+    """A storefront: its code (ISO 3166-1 alpha-2 of its home country), region and currency."""
+
+    code: str = Field(pattern=r"^[A-Z]{2}$")
+    name: str = Field(min_length=1)
+    region: Region
+    currency: str
+    countries: list[str] = Field(
+        default_factory=list,
+        description="Countries served from this storefront besides its own.",
+    )
+
+    _cur = field_validator("currency")(classmethod(lambda cls, v: _currency(v)))
+
+    @field_validator("countries")
+    @classmethod
+    def _countries(cls, v: list[str]) -> list[str]:
+        for c in v:
+            if not re.fullmatch(r"[A-Z]{2}", c):
+                raise ValueError(f"expected ISO 3166-1 alpha-2 codes like 'MY', got {c!r}")
+        return v
+
+
+class Channel(_Strict):
+    """A marketing channel; ``precise`` marks targeted traffic (the precise-traffic KPI)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    kind: ChannelKind
+    precise: bool = False
+    label: str = ""
+
+
+class Privacy(_Strict):
+    pseudonymise: bool = True
+    key_env: str = Field(default="GROWTHLOOP_PSEUDONYM_KEY", pattern=r"^[A-Z_][A-Z0-9_]*$")
+    min_group_size: int = Field(default=10, ge=1)
+
+
+class Goal(_Strict):
+    """A KPI goal for a period with the plan's three acceptance tiers.
+
+    ``period`` is a year (``2026``), a quarter (``2026-Q2``) or a month (``2026-05``);
+    ``slice`` restricts the KPI (``{market = "ID"}``); ``direction`` defaults to the KPI's.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    kpi: str
+    period: str = Field(pattern=r"^\d{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$")
+    slice: dict[str, str] = Field(default_factory=dict)
+    direction: Literal["up", "down"] | None = None
+    base: float
+    target: float
+    challenge: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Goal:
+        tiers = [self.base, self.target, self.challenge]
+        up, down = tiers == sorted(tiers), tiers == sorted(tiers, reverse=True)
+        want = self.direction
+        if (want == "up" and not up) or (want == "down" and not down) or not (up or down):
+            raise ValueError(
+                "tiers must satisfy base <= target <= challenge (direction up) or "
+                "base >= target >= challenge (direction down)")
+        return self
+
+    @property
+    def good_direction(self) -> str:
+        """``up`` when higher is better: given, or read from the order of the tiers."""
+        if self.direction:
+            return self.direction
+        return "down" if self.challenge < self.base else "up"
+
+
+class Decomposition(_Strict):
+    """How an annual new-user goal splits into quarters, markets and channels."""
+
+    goal: str
+    quarterly_growth: float = Field(default=0.08, ge=0, le=1)
+    market_shares: dict[str, float]
+    channel_shares: dict[str, float]
+
+    @model_validator(mode="after")
+    def _shares(self) -> Decomposition:
+        for what, shares in (("market_shares", self.market_shares),
+                             ("channel_shares", self.channel_shares)):
+            total = sum(shares.values())
+            if abs(total - 1) > 1e-6 or any(v < 0 for v in shares.values()):
+                raise ValueError(f"{what} must be non-negative and sum to 1 (they sum to "
+                                 f"{total:g})")
+        return self
+
+
+class Config(_Strict):
+    """The whole project file."""
+
+    reporting_currency: str = "USD"
+    warehouse: str = ".growthloop/warehouse.duckdb"
+    markets: list[Market] = Field(min_length=1)
+    channels: list[Channel] = Field(min_length=1)
+    privacy: Privacy = Privacy()
+    kpis: list[KPI] = Field(default_factory=list)
+    goals: list[Goal] = Field(default_factory=list)
+    decomposition: Decomposition | None = None
+    missing_fx: Literal["error", "skip"] = "error"
+
+    _cur = field_validator("reporting_currency")(classmethod(lambda cls, v: _currency(v)))
+
+    @model_validator(mode="after")
+    def _unique(self) -> Config:
+        for what, names in (("markets", [m.code for m in self.markets]),
+                            ("channels", [c.name for c in self.channels])):
+            seen: set[str] = set()
+            for i, n in enumerate(names):
+                if n in seen:
+                    key = "code" if what == "markets" else "name"
+                    raise ValueError(f"{what}[{i}].{key} = {n!r} is a duplicate")
+                seen.add(n)
+        return self
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        names = [g.name for g in self.goals]
+        for i, g in enumerate(self.goals):
+            if g.name in names[:i]:
+                raise ValueError(f"goals[{i}].name = {g.name!r} is a duplicate")
+            for dim, value in g.slice.items():
+                if dim == "market" and value not in self.market_codes:
+                    raise ValueError(f"goals[{i}].slice.market = {value!r}: expected one of "
+                                     f"{', '.join(self.market_codes)}")
+                if dim == "channel" and value not in self.channel_names:
+                    raise ValueError(f"goals[{i}].slice.channel = {value!r}: expected one of "
+                                     f"{', '.join(self.channel_names)}")
+        d = self.decomposition
+        if d is not None:
+            if d.goal not in names:
+                raise ValueError(f"decomposition.goal = {d.goal!r}: expected one of the goals "
+                                 f"({', '.join(names) or 'none defined'})")
+            for m in d.market_shares:
+                if m not in self.market_codes:
+                    raise ValueError(f"decomposition.market_shares.{m}: not a configured "
+                                     f"market; expected {', '.join(self.market_codes)}")
+            for c in d.channel_shares:
+                if c not in self.channel_names:
+                    raise ValueError(f"decomposition.channel_shares.{c}: not a configured "
+                                     f"channel; expected {', '.join(self.channel_names)}")
+        return self
+
+    @property
+    def market_codes(self) -> list[str]:
+        return [m.code for m in self.markets]
+
+    @property
+    def channel_names(self) -> list[str]:
+        return [c.name for c in self.channels]
+
+    def market(self, code: str) -> Market:
+        return next(m for m in self.markets if m.code == code)
+
+    def channel(self, name: str) -> Channel:
+        return next(c for c in self.channels if c.name == name)
+
+    def warehouse_path(self, root: Path) -> Path:
+        p = Path(self.warehouse)
+        return p if p.is_absolute() else root / p
+
+
+def _format_error(source: str, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ""
+        for part in e["loc"]:
+            loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown key {loc!r}")
+            continue
+        if e["type"] == "missing":
+            lines.append(f"{source}: {loc} is missing")
+            continue
+        if e["type"] == "literal_error":
+            msg = "expected " + msg.removeprefix("Input should be ")
+        elif e["type"] == "string_pattern_mismatch":
+            msg = "expected a value matching " + msg.removeprefix("String should match pattern ")
+        msg = msg.replace("Input should be ", "expected ")
+        value = e.get("input")
+        if not loc:
+            lines.append(f"{source}: {msg}")
+        elif isinstance(value, dict | list):
+            lines.append(f"{source}: {loc}: {msg}")
+        else:
+            lines.append(f"{source}: {loc} = {value!r}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(text: str, source: str = "growthloop.toml") -> Config:
+    """Parse the text of a project file; raise ``ConfigError`` naming key, value and rule."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{source}: not valid TOML: {e}") from None
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_error(source, e)) from None
+
+
+def load_config(path: Path | str = "growthloop.toml") -> Config:
+    """Read and validate a project file."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such project file; run `growthloop init` to write one")
+    return parse_config(path.read_text(encoding="utf-8"), str(path))
+
+
+DEFAULT_TOML = """\
+# growthloop project file. Every key is documented here; `growthloop init` wrote it.
+
+# Currency every report converts money into, with the day's rate from fx_rates.
+reporting_currency = "USD"
+
+# The embedded DuckDB warehouse, relative to this file.
+warehouse = ".growthloop/warehouse.duckdb"
+
+# Privacy: identifiers of people are replaced at ingest by HMAC-SHA256(key, id).
+# The key is read from the environment variable named by key_env and never stored.
+[privacy]
+pseudonymise = true
+key_env = "GROWTHLOOP_PSEUDONYM_KEY"
+# Groups smaller than this are suppressed in shared reports.
+min_group_size = 10
+
+# Markets: storefronts selling to one or more countries, each with its own currency.
+# region is one of: South-East Asia, Europe, Latin America, North America, Other.
+[[markets]]
+code = "ID"
+name = "Indonesia"
+region = "South-East Asia"
+currency = "IDR"
+
+[[markets]]
+code = "TH"
+name = "Thailand"
+region = "South-East Asia"
+currency = "THB"
+
+[[markets]]
+code = "SG"
+name = "Singapore"
+region = "South-East Asia"
+currency = "SGD"
+countries = ["MY"]
+
+[[markets]]
+code = "DE"
+name = "Germany"
+region = "Europe"
+currency = "EUR"
+countries = ["AT", "CH"]
+
+[[markets]]
+code = "FR"
+name = "France"
+region = "Europe"
+currency = "EUR"
+countries = ["BE"]
+
+[[markets]]
+code = "BR"
+name = "Brazil"
+region = "Latin America"
+currency = "BRL"
+
+[[markets]]
+code = "MX"
+name = "Mexico"
+region = "Latin America"
+currency = "MXN"
+
+[[markets]]
+code = "US"
+name = "United States"
+region = "North America"
+currency = "USD"
+countries = ["CA"]
+
+# Channels: kind is paid, owned, organic or referral; precise = true marks
+# targeted traffic, counted by the precise-traffic-share KPI (plan target >= 45 %).
+[[channels]]
+name = "live_commerce"
+label = "Live commerce"
+kind = "paid"
+precise = true
+
+[[channels]]
+name = "social_ads"
+label = "Social ads"
+kind = "paid"
+precise = true
+
+[[channels]]
+name = "search_ads"
+label = "Search ads"
+kind = "paid"
+precise = true
+
+[[channels]]
+name = "short_video"
+label = "Short video and content"
+kind = "owned"
+precise = false
+
+[[channels]]
+name = "referral"
+label = "Referral and social fission"
+kind = "referral"
+precise = false
+
+[[channels]]
+name = "email_crm"
+label = "Email and CRM"
+kind = "owned"
+precise = true
+
+[[channels]]
+name = "organic"
+label = "Organic and direct"
+kind = "organic"
+precise = false
+"""
+
+
+# Default KPI goals, the targets of a typical growth plan: (kpi, base, target, challenge);
+# direction from the KPI.
+PLAN_GOALS: list[tuple[str, float, float, float]] = [
+    ("precise_traffic_share", 0.40, 0.45, 0.50),
+    ("roas", 2.5, 3.0, 4.0),  # the plan's "channel ROI 3:1" is revenue / spend
+    ("add_to_cart_rate", 0.30, 0.38, 0.42),
+    ("payment_conversion_rate", 0.12, 0.18, 0.22),
+    ("new_user_conversion", 0.25, 0.35, 0.40),
+    ("repurchase_rate", 0.30, 0.35, 0.40),
+    ("nps", 50, 65, 75),
+    ("return_rate", 0.20, 0.15, 0.10),
+]
+# New-user shares by channel for the goal decomposition (a typical channel mix).
+PLAN_CHANNEL_SHARES = {"live_commerce": 0.20, "social_ads": 0.25, "search_ads": 0.12,
+                       "short_video": 0.13, "referral": 0.10, "email_crm": 0.05,
+                       "organic": 0.15}
+PLAN_MARKET_SHARES = {"ID": 0.22, "TH": 0.13, "SG": 0.05, "DE": 0.13, "FR": 0.10, "BR": 0.15,
+                      "MX": 0.10, "US": 0.12}
+
+
+def goals_toml(year: int, new_users: tuple[float, float, float] | None = None) -> str:
+    """The goals section of a default project file for ``year``.
+
+    ``new_users`` (base, target, challenge) adds an annual new-user goal and its
+    decomposition into quarters (+8 % each), markets and channels; without it they are
+    left as a commented example, since their size depends on the platform.
+    """
+    lines = [
+        "",
+        "# Goals: a KPI, a period (2026, 2026-Q2 or 2026-05), an optional slice and the",
+        "# plan's three acceptance tiers: base (annual plan), target (industry-leading),",
+        "# challenge (breakthrough). For KPIs where lower is better, base >= target >= challenge.",
+    ]
+    for kpi, base, target, challenge in PLAN_GOALS:
+        lines += ["[[goals]]", f'name = "{kpi}_{year}"', f'kpi = "{kpi}"',
+                  f'period = "{year}"']
+        if challenge < base:
+            lines.append('direction = "down"')
+        lines += [f"base = {base:g}", f"target = {target:g}", f"challenge = {challenge:g}", ""]
+    nu = [
+        "[[goals]]", f'name = "new_users_{year}"', 'kpi = "new_users"', f'period = "{year}"',
+        *(f"{k} = {v:g}" for k, v in zip(("base", "target", "challenge"),
+                                         new_users or (4_500_000, 5_000_000, 5_500_000),
+                                         strict=True)),
+        "",
+        "# The annual new-user goal split into quarters growing by quarterly_growth, then into",
+        "# markets and channels by these shares (each set sums to 1).",
+        "[decomposition]", f'goal = "new_users_{year}"', "quarterly_growth = 0.08",
+        "market_shares = { " + ", ".join(f"{k} = {v:g}" for k, v in
+                                         PLAN_MARKET_SHARES.items()) + " }",
+        "channel_shares = { " + ", ".join(f"{k} = {v:g}" for k, v in
+                                          PLAN_CHANNEL_SHARES.items()) + " }",
+    ]
+    if new_users is None:
+        lines += ["# An annual new-user goal (size it to the platform) and its decomposition:"]
+        lines += [f"# {line}" if line else "#" for line in nu]
+    else:
+        lines += nu
+    return "\n".join(lines) + "\n"
+
+
+def default_toml(year: int, new_users: tuple[float, float, float] | None = None) -> str:
+    """A complete default project file with goals for ``year``."""
+    return DEFAULT_TOML + goals_toml(year, new_users)
+
+
+def default_config() -> Config:
+    """The configuration ``growthloop init`` writes (less its goals), parsed."""
+    return parse_config(DEFAULT_TOML, "default growthloop.toml")

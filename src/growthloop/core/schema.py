@@ -1,0 +1,474 @@
+"""Canonical tables: columns, types, validation rules and natural keys.
+
+This module is the one place that says what a valid row of each table is.
+Ingest compiles these rules to SQL, the simulator writes these columns, the
+warehouse creates these tables and ``docs/data-model.md`` is generated from
+them (``growthloop.core.schema.data_model_markdown``).
+
+Timestamps are stored in UTC without a zone; money is stored in its original
+currency (ISO 4217) and converted to the reporting currency with the day's FX
+rate (``growthloop.core.money``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+__all__ = [
+    "CURRENCIES",
+    "DEVICES",
+    "EVENT_TYPES",
+    "ORDER_STATUSES",
+    "REFERRAL_MECHANISMS",
+    "TABLES",
+    "Check",
+    "Column",
+    "Table",
+    "arrow_schema",
+    "data_model_markdown",
+    "table",
+]
+
+# ISO 4217 active currency codes.
+CURRENCIES: frozenset[str] = frozenset(
+    """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL
+    BSD BTN BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP
+    ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR
+    IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL
+    LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR
+    NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD
+    SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX
+    USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
+    """.split()
+)
+
+EVENT_TYPES: tuple[str, ...] = (
+    "session_start",
+    "page_view",
+    "product_view",
+    "add_to_cart",
+    "checkout",
+    "purchase",
+    "refund",
+    "content_view",
+    "content_complete",
+    "live_interaction",
+    "share",
+)
+ORDER_STATUSES: tuple[str, ...] = (
+    "placed",
+    "paid",
+    "shipped",
+    "delivered",
+    "returned",
+    "cancelled",
+)
+REFERRAL_MECHANISMS: tuple[str, ...] = ("share", "group_buy", "points")
+DEVICES: tuple[str, ...] = ("app", "mobile_web", "desktop", "tablet", "other")
+
+# Values that come from the project file rather than from this module.
+MARKET = "market"  # a configured market code
+CHANNEL = "channel"  # a configured channel name
+CURRENCY = "currency"  # an ISO 4217 code
+COUNTRY = "country"  # two upper-case letters (ISO 3166-1 alpha-2)
+
+_ARROW = {
+    "VARCHAR": pa.string(),
+    "TIMESTAMP": pa.timestamp("us"),
+    "DATE": pa.date32(),
+    "DOUBLE": pa.float64(),
+    "BIGINT": pa.int64(),
+    "INTEGER": pa.int32(),
+    "BOOLEAN": pa.bool_(),
+    "JSON": pa.string(),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a canonical table.
+
+    ``allowed`` is either a tuple of literal values or one of the names
+    ``market``, ``channel``, ``currency``, ``country`` resolved against the
+    project configuration. ``personal`` marks identifiers of a person, which
+    are pseudonymised at ingest and matched by erasure.
+    """
+
+    name: str
+    dtype: str
+    required: bool
+    description: str
+    allowed: tuple[str, ...] | str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    personal: bool = False
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        return _ARROW[self.dtype]
+
+    @property
+    def sql_type(self) -> str:
+        return "VARCHAR" if self.dtype == "JSON" else self.dtype
+
+
+@dataclass(frozen=True)
+class Check:
+    """A rule across columns: ``bad`` is a SQL condition true for an invalid row."""
+
+    bad: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    checks: tuple[Check, ...] = field(default_factory=tuple)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @property
+    def personal_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.personal]
+
+
+C = Column
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        Table(
+            "users",
+            "One row per registered user (customer).",
+            (
+                C("user_id", "VARCHAR", True, "User identifier (pseudonymised at ingest).",
+                  personal=True),
+                C("signup_ts", "TIMESTAMP", True, "Registration time, UTC."),
+                C("market", "VARCHAR", True, "Storefront market code the user signed up in.",
+                  allowed=MARKET),
+                C("country", "VARCHAR", True, "Country of residence, ISO 3166-1 alpha-2.",
+                  allowed=COUNTRY),
+                C("acquisition_channel", "VARCHAR", True,
+                  "Channel of the touch that brought the sign-up.", allowed=CHANNEL),
+                C("acquisition_campaign", "VARCHAR", False,
+                  "Campaign of that touch, if any."),
+                C("referrer_id", "VARCHAR", False,
+                  "User who invited this user (referral sign-ups), pseudonymised.",
+                  personal=True),
+                C("consent_analytics", "BOOLEAN", True,
+                  "Consent to behavioural analytics."),
+                C("consent_marketing", "BOOLEAN", True,
+                  "Consent to marketing contact and targeted audiences."),
+                C("consent_personalisation", "BOOLEAN", True,
+                  "Consent to personalised recommendations."),
+            ),
+            key=("user_id",),
+            checks=(Check("referrer_id = user_id", "referrer_id equals user_id"),),
+        ),
+        Table(
+            "events",
+            "Behaviour events from web, app and social touch points.",
+            (
+                C("event_id", "VARCHAR", True, "Unique event identifier."),
+                C("user_id", "VARCHAR", False,
+                  "Logged-in user, pseudonymised; empty for anonymous traffic.", personal=True),
+                C("anonymous_id", "VARCHAR", False,
+                  "Device or cookie identifier, pseudonymised.", personal=True),
+                C("session_id", "VARCHAR", True, "Session the event belongs to."),
+                C("event_ts", "TIMESTAMP", True, "Event time, UTC."),
+                C("event_type", "VARCHAR", True, "What happened.", allowed=EVENT_TYPES),
+                C("market", "VARCHAR", True, "Storefront market code.", allowed=MARKET),
+                C("channel", "VARCHAR", False,
+                  "Channel of the touch that started the session.", allowed=CHANNEL),
+                C("campaign", "VARCHAR", False, "Campaign of that touch."),
+                C("device", "VARCHAR", False, "Device class.", allowed=DEVICES),
+                C("product_id", "VARCHAR", False, "Product viewed, carted or bought."),
+                C("value", "DOUBLE", False,
+                  "Money value of the event (cart, purchase or refund amount).", minimum=0),
+                C("currency", "VARCHAR", False, "ISO 4217 currency of value.",
+                  allowed=CURRENCY),
+                C("properties", "JSON", False, "Free-form JSON object of extra properties."),
+            ),
+            key=("event_id",),
+            checks=(
+                Check("user_id IS NULL AND anonymous_id IS NULL",
+                      "neither user_id nor anonymous_id is given"),
+                Check("value IS NOT NULL AND currency IS NULL",
+                      "value is given without a currency"),
+            ),
+        ),
+        Table(
+            "orders",
+            "One row per order, amount in the order's own currency.",
+            (
+                C("order_id", "VARCHAR", True, "Unique order identifier."),
+                C("user_id", "VARCHAR", True, "Buyer, pseudonymised.", personal=True),
+                C("order_ts", "TIMESTAMP", True, "Time the order was placed, UTC."),
+                C("market", "VARCHAR", True, "Storefront market code.", allowed=MARKET),
+                C("currency", "VARCHAR", True, "ISO 4217 currency of amount.",
+                  allowed=CURRENCY),
+                C("amount", "DOUBLE", True, "Order value in currency, after discounts.",
+                  minimum=0),
+                C("status", "VARCHAR", True, "Latest order status.", allowed=ORDER_STATUSES),
+                C("delivered_ts", "TIMESTAMP", False,
+                  "Delivery time, UTC; empty until delivered."),
+            ),
+            key=("order_id",),
+            checks=(Check("delivered_ts < order_ts", "delivered_ts is before order_ts"),),
+        ),
+        Table(
+            "ad_spend",
+            "Daily media spend per market, channel and campaign.",
+            (
+                C("date", "DATE", True, "Day of the spend."),
+                C("market", "VARCHAR", True, "Market code.", allowed=MARKET),
+                C("channel", "VARCHAR", True, "Channel name.", allowed=CHANNEL),
+                C("campaign", "VARCHAR", True, "Campaign name."),
+                C("spend", "DOUBLE", True, "Spend in currency.", minimum=0),
+                C("currency", "VARCHAR", True, "ISO 4217 currency of spend.",
+                  allowed=CURRENCY),
+                C("impressions", "BIGINT", False, "Ad impressions served.", minimum=0),
+                C("clicks", "BIGINT", False, "Ad clicks.", minimum=0),
+            ),
+            key=("date", "market", "channel", "campaign"),
+            checks=(Check("clicks > impressions", "clicks exceed impressions"),),
+        ),
+        Table(
+            "referrals",
+            "Successful invitations: an existing user brought a new user.",
+            (
+                C("inviter_id", "VARCHAR", True, "Inviting user, pseudonymised.",
+                  personal=True),
+                C("invitee_id", "VARCHAR", True, "Invited user, pseudonymised.",
+                  personal=True),
+                C("referral_ts", "TIMESTAMP", True, "Time the invitee signed up, UTC."),
+                C("mechanism", "VARCHAR", True, "Referral mechanism.",
+                  allowed=REFERRAL_MECHANISMS),
+            ),
+            key=("inviter_id", "invitee_id"),
+            checks=(Check("inviter_id = invitee_id", "inviter_id equals invitee_id"),),
+        ),
+        Table(
+            "surveys",
+            "Survey answers; NPS asks 'how likely are you to recommend us' on 0-10.",
+            (
+                C("response_id", "VARCHAR", True, "Unique response identifier."),
+                C("user_id", "VARCHAR", True, "Respondent, pseudonymised.", personal=True),
+                C("response_ts", "TIMESTAMP", True, "Time of the answer, UTC."),
+                C("market", "VARCHAR", True, "Market code.", allowed=MARKET),
+                C("survey", "VARCHAR", True, "Survey name, 'nps' for Net Promoter Score."),
+                C("score", "INTEGER", True, "Answer on the 0-10 scale.", minimum=0,
+                  maximum=10),
+            ),
+            key=("response_id",),
+        ),
+        Table(
+            "experiment_assignments",
+            "Which variant of which experiment each unit was assigned to.",
+            (
+                C("experiment_id", "VARCHAR", True, "Experiment name."),
+                C("unit_id", "VARCHAR", True, "Assigned unit (a user), pseudonymised.",
+                  personal=True),
+                C("variant", "VARCHAR", True, "Variant name, e.g. control or treatment."),
+                C("assigned_ts", "TIMESTAMP", True, "Time of first exposure, UTC."),
+            ),
+            key=("experiment_id", "unit_id"),
+        ),
+        Table(
+            "fx_rates",
+            "Daily exchange rates into the reporting currency.",
+            (
+                C("date", "DATE", True, "Day the rate applies to."),
+                C("currency", "VARCHAR", True, "ISO 4217 currency converted from.",
+                  allowed=CURRENCY),
+                C("rate", "DOUBLE", True,
+                  "Units of reporting currency per one unit of currency.", minimum=0),
+            ),
+            key=("date", "currency"),
+            checks=(Check("rate = 0", "rate is zero"),),
+        ),
+    )
+}
+del C
+
+
+def table(name: str) -> Table:
+    """Return the canonical table called ``name`` or raise a ``KeyError`` listing them."""
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise KeyError(
+            f"unknown table {name!r}; expected one of: {', '.join(TABLES)}"
+        ) from None
+
+
+def arrow_schema(name: str) -> pa.Schema:
+    """Arrow schema of a canonical table, in column order."""
+    return pa.schema(
+        [pa.field(c.name, c.arrow_type, nullable=not c.required) for c in table(name).columns]
+    )
+
+
+def _rule_text(c: Column) -> str:
+    rules = []
+    if c.allowed == MARKET:
+        rules.append("a configured market code")
+    elif c.allowed == CHANNEL:
+        rules.append("a configured channel name")
+    elif c.allowed == CURRENCY:
+        rules.append("ISO 4217 code")
+    elif c.allowed == COUNTRY:
+        rules.append("ISO 3166-1 alpha-2 code")
+    elif isinstance(c.allowed, tuple):
+        rules.append("one of " + ", ".join(f"`{v}`" for v in c.allowed))
+    if c.minimum is not None:
+        rules.append(f">= {c.minimum:g}")
+    if c.maximum is not None:
+        rules.append(f"<= {c.maximum:g}")
+    if c.dtype == "TIMESTAMP" or c.dtype == "DATE":
+        rules.append("between 2000-01-01 and tomorrow")
+    if c.dtype == "JSON":
+        rules.append("a JSON object")
+    if c.personal:
+        rules.append("pseudonymised")
+    return "; ".join(rules)
+
+
+def data_model_markdown() -> str:
+    """The column-by-column reference of every table, as written to docs/data-model.md."""
+    out = [
+        "# Data model",
+        "",
+        "Generated from `src/growthloop/schema.py` by `growthloop schema --markdown`;"
+        " a test keeps this file equal to it.",
+        "",
+        "Timestamps are UTC. Money keeps its original amount and ISO 4217 currency;"
+        " reports convert it with the day's rate in `fx_rates`"
+        " (the latest rate on or before the day, at most 7 days old).",
+        "Identifiers marked *pseudonymised* are replaced at ingest by"
+        " HMAC-SHA256(key, id) in hex when pseudonymisation is on;"
+        " the key comes from an environment variable and is never stored.",
+        "Rows that break a rule go to the `quarantine` table with the file, the row"
+        " number and the reason; the rest of the file loads.",
+        "",
+    ]
+    for t in TABLES.values():
+        out += [f"## `{t.name}`", "", t.description, "",
+                f"Natural key: {', '.join(f'`{k}`' for k in t.key)} (re-loading a row with"
+                " a key already present adds nothing).", "",
+                "| column | type | required | meaning | rule |",
+                "| --- | --- | --- | --- | --- |"]
+        for c in t.columns:
+            out.append(
+                f"| `{c.name}` | {c.dtype} | {'yes' if c.required else 'no'} |"
+                f" {c.description} | {_rule_text(c)} |"
+            )
+        if t.checks:
+            out += ["", "Rows are also rejected when: "
+                    + "; ".join(ch.reason for ch in t.checks) + "."]
+        out.append("")
+    out += [
+        "## `quarantine`",
+        "",
+        "Rows that failed validation, kept so nothing is silently lost.",
+        "",
+        "| column | type | meaning |",
+        "| --- | --- | --- |",
+        "| `table_name` | VARCHAR | Canonical table the row was meant for. |",
+        "| `file` | VARCHAR | Source file path. |",
+        "| `row_number` | BIGINT | 1-based data row in the file (CSV: header excluded). |",
+        "| `reason` | VARCHAR | Every rule the row broke, separated by `; `. |",
+        "| `record` | VARCHAR | The row as JSON, identifiers pseudonymised. |",
+        "| `person_ids` | VARCHAR[] | Pseudonymised person identifiers found in the row. |",
+        "| `loaded_at` | TIMESTAMP | When the load ran, UTC. |",
+        "",
+        "## `loads`",
+        "",
+        "One row per ingest of a file: `load_id`, `table_name`, `file`, `file_sha256`,"
+        " `rows_read`, `rows_loaded`, `rows_duplicate`, `rows_quarantined`, `loaded_at`.",
+        "",
+        "## `customer_scores`",
+        "",
+        "Customer-value predictions, one row per customer (a user with an order not"
+        " cancelled), written by `growthloop clv fit` (`growthloop.value.scoring`);"
+        " each fit replaces the previous scores in one transaction. Erasure removes a"
+        " person's row. Money is in the reporting currency, times in days.",
+        "",
+        "| column | type | meaning |",
+        "| --- | --- | --- |",
+        "| `user_id` | VARCHAR | The customer (pseudonymised as in `orders`). |",
+        "| `segment_by` | VARCHAR | What the models were fitted per: `market`, `channel`"
+        " or `all`. |",
+        "| `segment` | VARCHAR | The segment whose models scored the customer (`all` when"
+        " its own was too small to fit). |",
+        "| `frequency` | BIGINT | Repeat purchase occasions (after the first) up to"
+        " `observation_end`. |",
+        "| `recency` | DOUBLE | Days from the first to the last purchase. |",
+        "| `T` | DOUBLE | Days from the first purchase to the end of `observation_end`. |",
+        "| `monetary_value` | DOUBLE | Mean value of the repeat purchases (0 without"
+        " one). |",
+        "| `p_alive` | DOUBLE | Probability that the customer is still active (BG/NBD or"
+        " Pareto/NBD). |",
+        "| `expected_purchases` | DOUBLE | Expected repeat purchases in the next"
+        " `horizon_days`. |",
+        "| `expected_order_value` | DOUBLE | Expected value of a future order"
+        " (Gamma-Gamma). |",
+        "| `clv` | DOUBLE | Expected value of the next `horizon_days` (in whole 30-day"
+        " months), discounted monthly at `discount_rate`, times `margin`. |",
+        "| `horizon_days` | INTEGER | Prediction horizon in days. |",
+        "| `discount_rate` | DOUBLE | Monthly discount rate used for `clv`. |",
+        "| `margin` | DOUBLE | Share of order value counted as profit in `clv`. |",
+        "| `currency` | VARCHAR | Reporting currency of the money columns. |",
+        "| `observation_end` | DATE | Last day of the orders the models saw. |",
+        "| `model_version` | VARCHAR | `<models>/<growthloop version>/<hash of the fitted"
+        " parameters>`, e.g. `bgnbd-gg/0.1.0/3f2a9c81d0e4`. |",
+        "| `fit_date` | DATE | Day the models were fitted, UTC. |",
+        "",
+        "## `user_tags`",
+        "",
+        "Tags per customer, one row per customer in `customer_scores`, written with the"
+        " scores and by `growthloop segments` (`growthloop.value.tags`); replaced as a"
+        " whole. Erasure removes a person's row.",
+        "",
+        "| column | type | meaning |",
+        "| --- | --- | --- |",
+        "| `user_id` | VARCHAR | The customer (pseudonymised). |",
+        "| `market` | VARCHAR | The user's market (else the market of the first order). |",
+        "| `channel` | VARCHAR | The user's acquisition channel (`unknown` without"
+        " one). |",
+        "| `orders` | BIGINT | Purchase occasions up to `as_of`. |",
+        "| `total_value` | DOUBLE | Value of those orders, reporting currency. |",
+        "| `days_since_last` | INTEGER | Days from the last purchase to `as_of`. |",
+        "| `clv` | DOUBLE | Predicted value from `customer_scores`. |",
+        "| `value_tier` | VARCHAR | `vip`, `high`, `medium` or `low` by `clv` (default: top"
+        " 5 %, next 15 %, next 30 %, the rest). |",
+        "| `high_value` | BOOLEAN | `value_tier` is `vip` or `high`. |",
+        "| `rfm_recency` | INTEGER | Recency quintile score, 5 = most recent. |",
+        "| `rfm_frequency` | INTEGER | Frequency quintile score, 5 = most orders. |",
+        "| `rfm_monetary` | INTEGER | Monetary quintile score (total value), 5 ="
+        " highest. |",
+        "| `rfm_score` | VARCHAR | The three scores as one code, e.g. `545`. |",
+        "| `rfm_segment` | VARCHAR | `champions`, `loyal`, `potential_loyalist`, `new`,"
+        " `promising`, `need_attention`, `about_to_sleep`, `at_risk`, `cant_lose` or"
+        " `hibernating` (recency x frequency grid). |",
+        "| `lifecycle_stage` | VARCHAR | `new`, `active`, `reactivated`, `at_risk` or"
+        " `churned` (rules in `growthloop.value.tags.LifecycleRules`). |",
+        "| `as_of` | DATE | Day the tags describe (the scores' `observation_end`). |",
+        "| `model_version` | VARCHAR | Version of the scores the tags used. |",
+        "| `tagged_on` | DATE | Day the tags were computed, UTC. |",
+        "",
+    ]
+    return "\n".join(out)

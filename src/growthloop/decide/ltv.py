@@ -1,0 +1,526 @@
+"""LTV economics: LTV:CAC and payback by channel, market and cohort; the five-driver view.
+
+**LTV:CAC and payback** (``ltv_cac``). Each customer's value curve runs month by month
+(30-day months) from the first purchase: the value of the orders actually placed while
+the data cover that month, then, beyond the observation end, the model's expected
+purchases (``conditional_expected_purchases``, FHL 2005 eq. 10) times the expected order
+value (Gamma-Gamma, FHL 2005 JMR); times ``margin``, discounted monthly at
+``discount_rate`` from the first purchase. A group (acquisition channel, market, monthly
+cohort of the first purchase, or any combination) gets the mean curve of its new
+customers:
+
+- ``ltv``: the mean curve at ``months`` (value per new customer over its first
+  ``months`` months; ``realised_share`` of it is already observed);
+- ``cac``: media spend (the catalog's ``spend`` KPI: ``ad_spend`` in the reporting
+  currency) of the group's channel, market and month / its new customers. Credit goes
+  to the buyer's acquisition channel (last touch before sign-up) until attribution
+  provides better; channels without spend have ``cac`` 0 and no ratio;
+- ``ltv_cac = ltv / cac``; ``payback_months``: the first month whose mean curve reaches
+  ``cac`` (within ``max_payback_months``; none otherwise).
+
+**Five drivers** (``five_drivers``, ``tornado``). Customer value driven by five
+variables: acquisition cost, conversion, repeat purchasing, order value and lifetime.
+``five_driver_ltv`` is the one place of that formula::
+
+    LTV per sign-up = conversion x expected order value
+                      x (1 + repurchases per year x lifetime) x margin
+    LTV:CAC         = LTV per sign-up / cost per sign-up
+
+a sign-up being an acquired user: ``conversion`` turns sign-ups into customers, who
+place a first order and ``repurchases per year x lifetime`` repeat orders of mean value
+``expected order value``. It is the textbook decomposition of customer value into
+acquisition, retention and spend (Blattberg, Kim and Neslin 2008, ch. 5; Gupta and
+Lehmann 2005). The drivers are named apart from the glossary's CAC, repurchase rate and
+average order value (``growthloop.core.glossary``), which they are not. Values per
+market come from the data:
+
+- ``cost_per_signup``: spend / new users (``spend`` and ``new_users`` KPIs), a blended
+  cost per sign-up (organic sign-ups included), ``glossary.cost_per_signup``;
+- ``conversion``: the ``new_user_conversion`` KPI (first order within 30 days of sign-up)
+  over sign-ups at least 30 days before the end of the data;
+- ``expected_order_value``: the Gamma-Gamma population mean ``p gamma / (q - 1)``;
+- ``lifetime`` (years): expected repeat purchases until drop-out over the mean purchase
+  rate, ``((a + b - 1) / (a - 1)) / (r / alpha)`` for the BG/NBD (the simulator's
+  ``lifetime_years_heuristic``), the mean lifetime ``beta / (s - 1)`` for the
+  Pareto/NBD; capped at ``max_lifetime_years`` when the model's mean is infinite;
+- ``repurchases_per_year``: repeat purchases per customer-year over that lifetime,
+  ``E[X(L)] / L`` with ``E[X(t)]`` the model's expected purchases of a new customer (FHL
+  2005 eq. 7; Fader and Hardie 2005 eq. 27), so ``repurchases per year x lifetime =
+  E[X(L)]``.
+
+The tornado moves each driver by ``-swing`` and ``+swing`` (relative, default 20 %, or
+one swing per driver) and reports the LTV:CAC at both ends, sorted by the width of the
+swing. In this formula equal relative swings give the cost the widest bar (``1/0.8 =
+1.25`` against ``0.8``), conversion and order value the next, repurchases and lifetime
+the same bar (they enter as a product, scaled by ``R / (1 + R)``); per-driver swings,
+such as each driver's observed range or its gap to a benchmark, make the ranking depend
+on the market.
+
+References
+----------
+.. [1] Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005), "'Counting your customers'
+   the easy way", Marketing Science, 24(2), 275-284; and "RFM and CLV", Journal of
+   Marketing Research, 42(4), 415-430.
+.. [2] Blattberg, R. C., Kim, B.-D. and Neslin, S. A. (2008), Database Marketing,
+   Springer, ch. 5 (customer lifetime value).
+.. [3] Gupta, S. and Lehmann, D. R. (2005), Managing Customers as Investments, Wharton
+   School Publishing (customer value from acquisition, retention and margin).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+
+import ibis
+import numpy as np
+import pandas as pd
+from ibis.backends import BaseBackend
+
+from growthloop.core import glossary
+from growthloop.core.config import Config
+from growthloop.core.errors import InputError
+from growthloop.core.estimator import GrowthloopWarning
+from growthloop.core.glossary import discount_factors
+from growthloop.metrics import compile_kpi
+from growthloop.metrics.customers import customer_summary, observation_end_of, value_orders
+from growthloop.models.clv.segmented import (
+    DEFAULT_DISCOUNT_RATE,
+    DEFAULT_HORIZON_DAYS,
+    DEFAULT_MARGIN,
+    CustomerValueModel,
+    check_value_settings,
+)
+
+__all__ = [
+    "DRIVERS",
+    "LTV_DIMENSIONS",
+    "MONTH_DAYS",
+    "check_ltv_dimensions",
+    "five_driver_ltv",
+    "five_drivers",
+    "lifetime_years",
+    "ltv_cac",
+    "ltv_report",
+    "payback_month",
+    "tornado",
+    "value_curves",
+    "value_summary",
+]
+
+#: Days in a month of the value curves.
+MONTH_DAYS = 30
+#: Dimensions ``ltv_cac`` can group by.
+LTV_DIMENSIONS: tuple[str, ...] = ("channel", "market", "cohort")
+#: The plan's five drivers, in the order of the formula's arguments.
+DRIVERS: tuple[str, ...] = ("cost_per_signup", "conversion", "repurchases_per_year",
+                            "expected_order_value", "lifetime")
+
+
+# --------------------------------------------------------------------------- value curves
+
+
+def _realised_bins(backend: BaseBackend, cfg: Config, summary: pd.DataFrame,
+                   months: int) -> np.ndarray:
+    """Order value per customer (summary rows) and month since the first purchase day."""
+    end = summary.attrs["observation_end"]
+    o = value_orders(backend, cfg)
+    day = o.order_ts.date()
+    o = o.filter(day <= ibis.literal(end))
+    first = o.group_by("user_id").aggregate(first_day=o.order_ts.date().min())
+    j = o.join(first, "user_id")
+    month = (j.order_ts.date().delta(j.first_day, unit="day") // MONTH_DAYS).name("month")
+    j = j.mutate(month=month).filter(month < months)
+    per = j.group_by(["user_id", "month"]).aggregate(value=j.value.sum().coalesce(0.0))
+    df = per.execute()
+    out = np.zeros((len(summary), months))
+    pos = pd.Series(np.arange(len(summary)), index=summary.user_id.to_numpy())
+    rows = pos.reindex(df.user_id.to_numpy()).to_numpy()
+    ok = ~np.isnan(rows)
+    np.add.at(out, (rows[ok].astype(np.int64), df.month.to_numpy()[ok].astype(np.int64)),
+              df.value.to_numpy(np.float64)[ok])
+    return out
+
+
+def value_curves(
+    backend: BaseBackend,
+    cfg: Config,
+    model: CustomerValueModel,
+    summary: pd.DataFrame,
+    *,
+    months: int,
+    margin: float = DEFAULT_MARGIN,
+    discount_rate: float = DEFAULT_DISCOUNT_RATE,
+) -> pd.DataFrame:
+    """Cumulative discounted margin value of each customer by month since the first purchase.
+
+    Month ``m`` (1-based) holds the value of the first ``m`` 30-day months: orders placed
+    while observed, then the model's expected purchases times expected order value for
+    the part of the month after the observation end; month ``m``'s value is discounted
+    by ``(1 + discount_rate)^-m`` (``growthloop.core.glossary.discount_factors``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per summary row, columns ``1 .. months``; ``attrs["realised"]`` holds
+        the same curves from observed orders only.
+    """
+    if not (isinstance(months, int) and months > 0):
+        raise InputError(f"months must be a positive whole number; got {months!r}")
+    check_value_settings(DEFAULT_HORIZON_DAYS, discount_rate, margin)
+    realised = _realised_bins(backend, cfg, summary, months)
+    predicted = np.zeros_like(realised)
+    age = summary.days_since_first.to_numpy(np.float64)
+    seg = model.segment_of(summary)
+    for name in seg.unique():
+        idx = np.flatnonzero((seg == name).to_numpy())
+        p_model, s_model = model.models_for(name)
+        part = summary.iloc[idx]
+        x, tx, T = (part.frequency.to_numpy(np.float64), part.recency.to_numpy(np.float64),
+                    part["T"].to_numpy(np.float64))
+        eov = s_model.conditional_expected_average_profit(
+            x, part.monetary_value.to_numpy(np.float64))
+        eov = np.where(np.isfinite(eov), eov, np.nan)
+        previous = np.zeros(len(idx))
+        for m in range(1, months + 1):
+            t = np.maximum(0.0, MONTH_DAYS * m - 1 - age[idx])
+            current = (p_model.conditional_expected_purchases(t, x, tx, T)
+                       if (t > 0).any() else np.zeros(len(idx)))
+            predicted[idx, m - 1] = (current - previous) * eov
+            previous = current
+    discount = discount_factors(months, discount_rate)
+    total = np.cumsum(margin * (realised + np.nan_to_num(predicted)) * discount, axis=1)
+    out = pd.DataFrame(total, columns=range(1, months + 1), index=summary.index)
+    out.attrs["realised"] = np.cumsum(margin * realised * discount, axis=1)
+    return out
+
+
+# --------------------------------------------------------------------------- LTV:CAC
+
+
+def check_ltv_dimensions(by: Sequence[str]) -> list[str]:
+    """``by`` as a list if it names one or more of ``LTV_DIMENSIONS`` once; else InputError."""
+    dims = list(by)
+    bad = [d for d in dims if d not in LTV_DIMENSIONS]
+    if bad or not dims or len(set(dims)) != len(dims):
+        raise InputError(
+            f"unknown --by {','.join(dims) or '(none)'}; expected one or more of "
+            f"{', '.join(LTV_DIMENSIONS)}, comma-separated"
+        )
+    return dims
+
+
+def _spend(backend: BaseBackend, cfg: Config) -> pd.DataFrame:
+    """Spend by month, market and channel (the catalog's ``spend`` KPI)."""
+    df = compile_kpi("spend", backend, cfg, grain="month", by=["market", "channel"]).execute()
+    return pd.DataFrame({
+        "cohort": pd.to_datetime(df.period).dt.strftime("%Y-%m"),
+        "market": df.market.astype(str), "channel": df.channel.astype(str),
+        "spend": df.value.astype(np.float64),
+    })
+
+
+def payback_month(curve: np.ndarray, cac: float) -> float:
+    """First month (1-based) whose cumulative value reaches ``cac``; 0 for no cost, NaN if
+    never within the curve or the cost is unknown."""
+    if not np.isfinite(cac):
+        return math.nan
+    if cac <= 0:
+        return 0.0
+    hit = np.flatnonzero(np.asarray(curve) >= cac)
+    return float(hit[0] + 1) if hit.size else math.nan
+
+
+def ltv_cac(
+    backend: BaseBackend,
+    cfg: Config,
+    *,
+    by: Sequence[str] = ("channel",),
+    model: CustomerValueModel | None = None,
+    summary: pd.DataFrame | None = None,
+    months: int = 12,
+    max_payback_months: int = 36,
+    margin: float = DEFAULT_MARGIN,
+    discount_rate: float = DEFAULT_DISCOUNT_RATE,
+) -> pd.DataFrame:
+    """LTV per new customer, CAC, LTV:CAC and payback months per group (module notes).
+
+    Parameters
+    ----------
+    by : sequence of {"channel", "market", "cohort"}
+        Grouping: acquisition channel, market, month of the first purchase.
+    model, summary : optional
+        A fitted ``CustomerValueModel`` and the ``customer_summary`` it was fitted on;
+        by default the summary of all data and models fitted per market.
+    months : int
+        LTV horizon in 30-day months from the first purchase.
+    max_payback_months : int
+        How far the payback search looks.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``by`` columns, ``new_customers``, ``spend``, ``cac``, ``ltv``,
+        ``realised_share``, ``ltv_cac``, ``payback_months`` (NaN where undefined).
+    """
+    dims = check_ltv_dimensions(by)
+    if not (isinstance(max_payback_months, int) and max_payback_months > 0):
+        raise InputError(f"max_payback_months must be a positive whole number; got "
+                         f"{max_payback_months!r}")
+    if summary is None:
+        summary = customer_summary(backend, cfg)
+    if model is None:
+        model = CustomerValueModel(by="market").fit(summary)
+    horizon = max(months, max_payback_months)
+    curves = value_curves(backend, cfg, model, summary, months=horizon, margin=margin,
+                          discount_rate=discount_rate)
+    realised = curves.attrs["realised"]
+    keys = summary[dims].astype(str).reset_index(drop=True)
+    arr = curves.to_numpy()
+    groups = keys.groupby(dims, sort=True).indices
+    rows = []
+    for key, idx in groups.items():
+        key = key if isinstance(key, tuple) else (key,)
+        mean = arr[idx].mean(axis=0)
+        rows.append({**dict(zip(dims, key, strict=True)), "new_customers": len(idx),
+                     "ltv": mean[months - 1],
+                     "realised_share": (realised[idx, months - 1].mean() / mean[months - 1]
+                                        if mean[months - 1] > 0 else math.nan),
+                     "_curve": mean})
+    value = pd.DataFrame(rows)
+    spend = _spend(backend, cfg).groupby(dims, as_index=False).spend.sum()
+    out = value.merge(spend, on=dims, how="outer")
+    out["new_customers"] = out.new_customers.fillna(0).astype(np.int64)
+    out["spend"] = out.spend.fillna(0.0)
+    out["cac"] = glossary.cac(out.spend, out.new_customers)
+    out["ltv_cac"] = np.where(out.cac > 0, glossary.ratio(out.ltv, out.cac), np.nan)
+    out["payback_months"] = [
+        payback_month(c, cac) if isinstance(c, np.ndarray) else math.nan
+        for c, cac in zip(out._curve, out.cac, strict=True)]
+    out = out.sort_values(dims, kind="stable").reset_index(drop=True)
+    out.attrs.update(months=months, margin=margin, discount_rate=discount_rate,
+                     currency=cfg.reporting_currency, max_payback_months=max_payback_months)
+    return out[[*dims, "new_customers", "spend", "cac", "ltv", "realised_share", "ltv_cac",
+                "payback_months"]]
+
+
+# --------------------------------------------------------------------------- five drivers
+
+
+def five_driver_ltv(cost_per_signup: float | np.ndarray, conversion: float | np.ndarray,
+                    repurchases_per_year: float | np.ndarray,
+                    expected_order_value: float | np.ndarray, lifetime: float | np.ndarray,
+                    margin: float | np.ndarray = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """LTV per sign-up and LTV:CAC from the five drivers (module notes).
+
+    ``LTV = conversion * expected_order_value * (1 + repurchases_per_year * lifetime) *
+    margin`` per sign-up, and ``LTV:CAC = LTV / cost_per_signup`` (both per sign-up, so the
+    ratio is LTV per customer over CAC); ``lifetime`` in years. NaN where the cost is 0.
+
+    References
+    ----------
+    .. [1] Blattberg, Kim and Neslin (2008), ch. 5; Gupta and Lehmann (2005).
+    """
+    ltv = (np.asarray(conversion, dtype=np.float64)
+           * np.asarray(expected_order_value, np.float64)
+           * (1.0 + np.asarray(repurchases_per_year, np.float64)
+              * np.asarray(lifetime, np.float64))
+           * np.asarray(margin, np.float64))
+    cost = np.asarray(cost_per_signup, dtype=np.float64)
+    return ltv, np.where(cost > 0, glossary.ratio(ltv, cost), np.nan)
+
+
+def lifetime_years(purchase_model: object, *, max_years: float = 10.0) -> tuple[float, bool]:
+    """Expected customer lifetime in years from a fitted purchase model, and whether it was
+    capped at ``max_years`` (see the module notes for the definitions)."""
+    params = purchase_model.params_  # type: ignore[attr-defined]
+    if {"a", "b"} <= set(params):  # BG/NBD
+        r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
+        days = (a + b - 1) / (a - 1) / (r / alpha) if a > 1 else math.inf
+    else:  # Pareto/NBD
+        s, beta = params["s"], params["beta"]
+        days = beta / (s - 1) if s > 1 else math.inf
+    years = days / 365.0
+    return (min(years, max_years), years > max_years)
+
+
+def _kpi_totals(backend: BaseBackend, cfg: Config, name: str, *, end: dt.date | None = None,
+                ) -> pd.DataFrame:
+    df = compile_kpi(name, backend, cfg, grain="month", by=["market"], end=end).execute()
+    return df.groupby("market")[["numerator", "denominator"]].sum()
+
+
+def five_drivers(
+    backend: BaseBackend,
+    cfg: Config,
+    *,
+    model: CustomerValueModel | None = None,
+    summary: pd.DataFrame | None = None,
+    margin: float = DEFAULT_MARGIN,
+    max_lifetime_years: float = 10.0,
+) -> pd.DataFrame:
+    """The five drivers, LTV per acquired user and LTV:CAC per market (module notes).
+
+    ``model`` must be fitted per market (the default fits one).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``market``, the ``DRIVERS`` columns, ``margin``, ``new_users``, ``spend``,
+        ``repurchases`` (``E[X(lifetime)]``), ``ltv`` and ``ltv_cac``.
+    """
+    check_value_settings(DEFAULT_HORIZON_DAYS, DEFAULT_DISCOUNT_RATE, margin)
+    if model is None:
+        summary = summary if summary is not None else customer_summary(backend, cfg)
+        model = CustomerValueModel(by="market").fit(summary)
+    if model.by != "market":
+        raise InputError("the five-driver view needs models fitted per market (by='market')")
+    _, last = observation_end_of(backend, cfg)
+    users = _kpi_totals(backend, cfg, "new_users").numerator
+    spend = _kpi_totals(backend, cfg, "spend").numerator
+    conv = _kpi_totals(backend, cfg, "new_user_conversion",
+                       end=last - dt.timedelta(days=29))
+    rows = []
+    capped = []
+    for market in sorted(model.customers_):
+        p_model, s_model = model.models_for(market)
+        p, q, gam = (s_model.params_[k] for k in ("p", "q", "gamma"))
+        life, was_capped = lifetime_years(p_model, max_years=max_lifetime_years)
+        if was_capped:
+            capped.append(market)
+        repurchases = float(p_model.expected_purchases(365.0 * life))
+        n_users = float(users.get(market, 0.0))
+        row = {
+            "market": market,
+            "cost_per_signup": glossary.cost_per_signup(float(spend.get(market, 0.0)),
+                                                        n_users),
+            "conversion": (glossary.conversion_rate(conv.numerator[market],
+                                                    conv.denominator[market])
+                           if market in conv.index else math.nan),
+            "repurchases_per_year": repurchases / life,
+            "expected_order_value": p * gam / (q - 1) if q > 1 else math.nan,
+            "lifetime": life, "margin": margin, "new_users": n_users,
+            "spend": float(spend.get(market, 0.0)), "repurchases": repurchases,
+        }
+        row["ltv"], row["ltv_cac"] = (float(v) for v in five_driver_ltv(
+            **{k: row[k] for k in DRIVERS}, margin=margin))
+        rows.append(row)
+    if capped:
+        warnings.warn(
+            f"market {', '.join(capped)}: the fitted model has an infinite mean lifetime "
+            f"(BG/NBD a <= 1 or Pareto/NBD s <= 1); lifetime capped at {max_lifetime_years:g} "
+            "years",
+            GrowthloopWarning,
+            stacklevel=2,
+        )
+    return pd.DataFrame(rows)
+
+
+def tornado(drivers: pd.DataFrame, swing: float | Mapping[str, float] = 0.2) -> pd.DataFrame:
+    """LTV:CAC with each driver moved down and up by ``swing``, per market, widest first.
+
+    Parameters
+    ----------
+    drivers : pandas.DataFrame
+        ``five_drivers`` output (``market``, the ``DRIVERS`` columns and ``margin``).
+    swing : float or mapping
+        Relative move of every driver (0.2 is -20 % and +20 %), or one per driver name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``market``, ``driver``, ``base_value``, ``low_value``, ``high_value``,
+        ``base_ltv_cac``, ``ltv_cac_low`` (driver at its low value), ``ltv_cac_high``,
+        ``range`` (``|high - low|``) and ``rank`` (1 = moves LTV:CAC most).
+    """
+    swings = dict.fromkeys(DRIVERS, swing) if not isinstance(swing, Mapping) else dict(swing)
+    unknown = set(swings) - set(DRIVERS)
+    if unknown or set(swings) != set(DRIVERS):
+        raise InputError(f"swing must be one number or one per driver of {', '.join(DRIVERS)}; "
+                         f"got {sorted(swings)}")
+    for k, v in swings.items():
+        if not (isinstance(v, int | float) and 0 < v < 1):
+            raise InputError(f"swing for {k} must be a share in (0, 1), e.g. 0.2; got {v!r}")
+    missing = [c for c in ("market", *DRIVERS, "margin") if c not in drivers.columns]
+    if missing:
+        raise InputError(f"drivers table has no column {', '.join(missing)}")
+    rows = []
+    for _, d in drivers.iterrows():
+        base = {k: float(d[k]) for k in DRIVERS}
+        _, base_ratio = five_driver_ltv(**base, margin=float(d["margin"]))
+        for k in DRIVERS:
+            ends = []
+            for sign in (-1, 1):
+                moved = {**base, k: base[k] * (1 + sign * swings[k])}
+                ends.append(float(five_driver_ltv(**moved, margin=float(d["margin"]))[1]))
+            rows.append({"market": d["market"], "driver": k, "base_value": base[k],
+                         "low_value": base[k] * (1 - swings[k]),
+                         "high_value": base[k] * (1 + swings[k]),
+                         "base_ltv_cac": float(base_ratio), "ltv_cac_low": ends[0],
+                         "ltv_cac_high": ends[1], "range": abs(ends[1] - ends[0])})
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out.assign(rank=pd.Series(dtype=np.int64))
+    # ties (conversion and order value, repurchase rate and lifetime) keep DRIVERS order
+    out["_key"] = -out["range"].round(10)
+    out = out.sort_values(["market", "_key"], kind="stable").drop(columns="_key")
+    out["rank"] = out.groupby("market").cumcount() + 1
+    return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def value_summary(backend: BaseBackend, cfg: Config) -> dict[str, pd.DataFrame]:
+    """What the demo prints: tier sizes per market and LTV:CAC per acquisition channel.
+
+    Fits per market on all the data with the default settings, in memory (nothing is
+    written, so a read-only warehouse will do).
+
+    Returns
+    -------
+    dict
+        ``"tiers"``: ``market``, ``segment`` (tier), ``customers``, ``share``, ``clv``,
+        ``clv_mean`` (``segment_report`` rows of the value tiers, ``all`` included);
+        ``"ltv_cac"``: ``ltv_cac(by=("channel",))``;
+        ``"parameters"``: the fitted parameters side by side.
+    """
+    from growthloop.decide.tags import TagSettings, segment_report, tag_customers
+
+    summary = customer_summary(backend, cfg)
+    model = CustomerValueModel(by="market").fit(summary)
+    scores = model.score(summary)
+    end = summary.attrs["observation_end"]
+    tags = tag_customers(summary, scores, TagSettings(), as_of=end,
+                         model_version=model.version(), tagged_on=end)
+    report = segment_report(tags)
+    tiers = report[report.dimension == "value_tier"].drop(columns="dimension")
+    return {
+        "tiers": tiers.reset_index(drop=True),
+        "ltv_cac": ltv_cac(backend, cfg, by=("channel",), model=model, summary=summary),
+        "parameters": model.side_by_side(),
+    }
+
+
+def ltv_report(backend: BaseBackend, cfg: Config, *, by: Sequence[str] = ("channel",),
+               months: int = 12, margin: float = DEFAULT_MARGIN,
+               discount_rate: float = DEFAULT_DISCOUNT_RATE, tornado_swing: float | None = None
+               ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
+    """What ``growthloop ltv`` shows: ``ltv_cac`` by ``by`` with models fitted per market
+    on all the data (nothing is written), and with ``tornado_swing`` the five drivers and
+    their tornado."""
+    dims = check_ltv_dimensions(by)
+    check_value_settings(DEFAULT_HORIZON_DAYS, discount_rate, margin)
+    if tornado_swing is not None and not (isinstance(tornado_swing, int | float)
+                                          and 0 < tornado_swing < 1):
+        raise InputError(f"--swing {tornado_swing!r}: expected a share in (0, 1), e.g. 0.2")
+    summary = customer_summary(backend, cfg)
+    model = CustomerValueModel(by="market").fit(summary)
+    table = ltv_cac(backend, cfg, by=dims, model=model, summary=summary, months=months,
+                    margin=margin, discount_rate=discount_rate)
+    if tornado_swing is None:
+        return table, None, None
+    drivers = five_drivers(backend, cfg, model=model, margin=margin)
+    return table, drivers, tornado(drivers, tornado_swing)

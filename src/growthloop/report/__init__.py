@@ -1,0 +1,1 @@
+"""Output a person reads: number formatting, terminal tables, charts and generated docs."""

@@ -1,0 +1,413 @@
+"""The terminal tables of every command, laid out to fit (``growthloop.report.layout``).
+
+Each function takes what a library function returned and prints it; none computes a
+number. Headers are short, with a legend where a word needs explaining.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+
+from growthloop.report.format import MISSING, is_missing, number, signed_pct
+from growthloop.report.layout import Col, emit
+
+__all__ = [
+    "print_attribution",
+    "print_attribution_comparison",
+    "print_cohorts",
+    "print_decomposition",
+    "print_economics",
+    "print_fit_summary",
+    "print_frame",
+    "print_funnel",
+    "print_goals",
+    "print_kpis",
+    "print_loads",
+    "print_ltv",
+    "print_review",
+    "print_segments",
+    "print_side_by_side",
+    "print_summary",
+    "print_validation",
+    "print_value_report",
+]
+
+_TIER_STYLE = {"challenge": "green", "target": "green", "base": "yellow", "below base": "red"}
+
+
+def _styled(text: str, style: str | None) -> str:
+    return f"[{style}]{text}[/]" if style else text
+
+
+def _groups(df: pd.DataFrame, columns: tuple[str, ...] = ("market", "period")) -> list:
+    """(label, rows) per market and/or period present in ``df``; one unlabelled group if
+    neither is."""
+    keys = [c for c in columns if c in df.columns]
+    if not keys:
+        return [("", df)]
+    return [(", ".join(map(str, k if isinstance(k, tuple) else (k,))), g)
+            for k, g in df.groupby(keys, sort=True)]
+
+
+# --------------------------------------------------------------------------- project
+
+
+def print_loads(out: Console, results: list[dict[str, Any]]) -> None:
+    """Rows read, loaded, duplicate and quarantined per file ingested."""
+    cols = [Col("table", False), Col("file", False), Col("read"), Col("loaded"),
+            Col("duplicate"), Col("quarantined")]
+    rows = [[r["table"], r["file"], number(r["rows_read"]), number(r["rows_loaded"]),
+             number(r["rows_duplicate"]) + (" (file already loaded)"
+                                            if r["already_loaded"] else ""),
+             number(r["rows_quarantined"])] for r in results]
+    emit(out, "Ingest", cols, rows, keys=2)
+    for r in results:
+        if r["quarantine_reasons"]:
+            out.print(f"Quarantined from {r['file']} (see table quarantine):", highlight=False)
+            for q in r["quarantine_reasons"]:
+                out.print(f"  {q['rows']:>8,} rows  {q['rule']}  (first at row {q['first_row']})",
+                          highlight=False)
+
+
+def print_summary(out: Console, df: pd.DataFrame, currency: str) -> None:
+    """``growthloop.metrics.summary.market_summary``."""
+    spec = [("market", None, "market"), ("users", "int", "users"), ("buyers", "int", "buyers"),
+            ("revenue", "money", "revenue"), ("conversion", "share", "conv."),
+            ("order_value", "money2", "AOV"), ("repurchase_rate", "share", "repurch.")]
+    cols = [Col(h, unit is not None) for _, unit, h in spec]
+    rows = [[str(r[n]) if u is None else number(r[n], u) for n, u, _ in spec]
+            for _, r in df.iterrows()]
+    emit(out, f"Headline numbers per market (money in {currency})", cols, rows,
+         legend="conv.: buyers / users; AOV: average order value (net revenue per order "
+                "kept); repurch.: repurchase rate (buyers with 2+ orders / buyers)")
+
+
+def print_frame(out: Console, df: pd.DataFrame, title: str, *, units: Mapping[str, str] = {},
+                keys: int = 1, headers: Mapping[str, str] = {}, legend: str | None = None
+                ) -> None:
+    """Any result frame: text columns left, numbers right, ``units`` by column."""
+    cols = [Col(headers.get(c, str(c)), df[c].dtype != object) for c in df.columns]
+    rows = [[number(v, units.get(c)) if not isinstance(v, str) else v
+             for c, v in zip(df.columns, r, strict=True)] for r in df.itertuples(index=False)]
+    emit(out, title, cols, rows, keys=keys, legend=legend)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def print_kpis(out: Console, df: pd.DataFrame, grain: str, dims: list[str]) -> None:
+    """``growthloop.metrics.compile.kpi_frame`` rows."""
+    title = f"KPIs by {grain}" + (f" and {', '.join(dims)}" if dims else "")
+    print_frame(out, df, title, keys=2 + len(dims),
+                headers={"numerator": "num.", "denominator": "den."},
+                legend="num., den.: the KPI's numerator and denominator")
+
+
+def print_funnel(out: Console, df: pd.DataFrame, title: str) -> None:
+    """``growthloop.metrics.funnel`` rows."""
+    units = {"conversion_from_previous": "share", "conversion_from_first": "share",
+             "drop_off_rate": "share"}
+    headers = {"step_name": "step name", "conversion_from_previous": "from prev.",
+               "conversion_from_first": "from first", "drop_off": "drop-off",
+               "drop_off_rate": "drop rate", "median_seconds_from_previous": "median s"}
+    keys = [c for c in df.columns if df[c].dtype == object or c == "step"]
+    ordered = df[keys + [c for c in df.columns if c not in keys]]
+    print_frame(out, ordered, title, units=units, keys=len(keys), headers=headers,
+                legend="from prev. / from first: conversion from the previous / first "
+                       "step; median s: median seconds from the previous step")
+
+
+def print_cohorts(out: Console, matrix: pd.DataFrame, title: str, measure: str) -> None:
+    """A retention matrix (``growthloop.metrics.to_matrix``): cohorts by periods since."""
+    unit = "share" if measure == "users" else "money"
+    m = matrix.reset_index()
+    first = m.columns[0]
+    cols = [Col("cohort", False)] + [Col(f"+{c}") for c in m.columns[1:]]
+    rows = [[str(r[first])[:10]] + [number(r[c], unit) for c in m.columns[1:]]
+            for _, r in m.iterrows()]
+    emit(out, title, cols, rows,
+         legend="+k: k periods after the cohort's period" + (
+             "; share of the cohort active" if unit == "share" else
+             "; revenue in the reporting currency"))
+
+
+# --------------------------------------------------------------------------- goals
+
+
+def print_goals(out: Console, df: pd.DataFrame, units: Mapping[str, str]) -> None:
+    """``growthloop.decide.goals.goals_frame`` rows."""
+    sliced = bool((df.slice != "all").any())
+    cols = [Col("goal", False), *([Col("slice", False)] if sliced else []), Col("elapsed"),
+            Col("actual"), Col("tier", False), Col("gap to next"), Col("projection"),
+            Col("proj. tier", False), Col("base / target / challenge")]
+    rows = []
+    for r in df.itertuples(index=False):
+        u = units.get(r.kpi)
+        proj = number(r.projection, u)
+        if not is_missing(r.low) and r.low != r.high:
+            proj += f" [{number(r.low, u)}, {number(r.high, u)}]"
+        gap = MISSING if r.next_tier is None or is_missing(r.gap) else (
+            f"{100 * r.gap:.1f} pt to {r.next_tier}" if u == "share"
+            else f"{number(r.gap, u)} to {r.next_tier}")
+        rows.append([r.goal, *([r.slice] if sliced else []), f"{r.elapsed:.0%}",
+                     number(r.actual, u), _styled(r.tier, _TIER_STYLE.get(r.tier)), gap,
+                     proj.replace("[", r"\["),
+                     _styled(r.projected_tier, _TIER_STYLE.get(r.projected_tier)),
+                     " / ".join(number(x, u) for x in (r.base, r.target, r.challenge))])
+    emit(out, f"Goals as of {df.as_of.iloc[0]} (projection: 80 % interval)", cols, rows,
+         keys=1 + sliced, legend="proj. tier: the tier the projection reaches")
+
+
+def print_decomposition(out: Console, parts: Mapping[str, pd.DataFrame]) -> None:
+    """``growthloop.decide.goals.decomposition_by`` per dimension: actual and % of plan."""
+    for dim, piv in parts.items():
+        quarters = sorted(piv.quarter.unique())
+        cols = [Col(dim, False)] + [Col(q) for q in quarters]
+        rows = []
+        for seg, g in piv.groupby(dim):
+            cells = []
+            for q in quarters:
+                row = g[g.quarter == q].iloc[0]
+                share = row.attainment
+                color = ("red" if is_missing(share) or share < 0.9
+                         else "yellow" if share < 1 else "green")
+                cells.append(f"{number(row.actual, 'int')} "
+                             + _styled(MISSING if is_missing(share) else f"{share:.0%}", color))
+            rows.append([str(seg), *cells])
+        emit(out, f"New-user goal (target tier) by quarter and {dim}: actual, % of plan",
+             cols, rows)
+
+
+def print_review(out: Console, r: Any, units: Mapping[str, str]) -> None:
+    """A ``growthloop.decide.review.Review``."""
+    movers = r.movers_frame()
+    if len(r.goals):
+        print_goals(out, r.goals, units)
+    flagged = movers[movers.flagged] if len(movers) else movers
+    if len(flagged):
+        cols = [Col("kpi", False), Col("segment", False), Col("previous"), Col("current"),
+                Col("change"), Col("z"), Col("verdict", False)]
+        rows = [[m.kpi, m.segment, number(m.previous, m.unit), number(m.current, m.unit),
+                 number(m.change, m.unit), f"{m.z:+.1f}",
+                 _styled(m.direction, "green" if m.direction == "better" else "red")]
+                for m in flagged.itertuples(index=False)]
+        emit(out, "Moves beyond the noise band (|change| > 2 sd of the last 8 "
+                  "period-on-period changes)", cols, rows, keys=2)
+    else:
+        out.print("No KPI moved beyond its normal variation.")
+    for d in r.decomposition_summary().itertuples(index=False):
+        out.print(f"[bold]{d.kpi}[/bold]: change {d.change:+.4f} = mix {d.mix:+.4f} + rate "
+                  f"{d.rate:+.4f}; largest rate effect: {d.dimension} {d.segment} "
+                  f"{d.rate_effect:+.4f} ({d.rate_0:.2%} -> {d.rate_1:.2%})", highlight=False)
+
+
+# --------------------------------------------------------------------------- value
+
+
+def print_fit_summary(out: Console, fitted: Any, source: str) -> None:
+    """Parameters of a model fitted on a summary file."""
+    frame = fitted.to_frame()
+    cols = [Col("parameter", False), Col("estimate"), Col("std error"), Col("95% interval")]
+    rows = [[str(k), number(r.estimate, digits=4), number(r.std_error, digits=4),
+             f"{number(r.ci_low, digits=4)} – {number(r.ci_high, digits=4)}"]
+            for k, r in frame.iterrows()]
+    emit(out, f"{fitted.model_name} fitted on {int(fitted.n_customers_):,} customers of "
+              f"{source} (times in the file's unit)", cols, rows)
+    out.print(f"log-likelihood {fitted.loglik_:,.4f}"
+              + ("" if fitted.converged_ else " (did not converge)"), highlight=False)
+
+
+def print_side_by_side(out: Console, model: Any) -> None:
+    """A fitted ``CustomerValueModel``'s parameters, one row per segment."""
+    params = model.parameters()
+    p_name, s_name = (next(iter(d.values())).model_name for d in (model.purchase_,
+                                                                   model.spend_))
+    p_cols = list(next(iter(model.purchase_.values())).param_names)
+    s_cols = list(next(iter(model.spend_.values())).param_names)
+    key = model.by or "segment"
+    cols = [Col(key, False), Col("customers"), *map(Col, p_cols), Col("repeat buyers"),
+            *[Col(f"gg {c}") for c in s_cols]]
+    rows = []
+    for seg, g in params.groupby("segment", sort=False):
+        est = dict(zip(zip(g.model, g.parameter, strict=True), g.estimate, strict=True))
+        n = dict(zip(g.model, g.customers, strict=True))
+        rows.append([str(seg), number(int(n[p_name])),
+                     *[number(est[(p_name, k)]) for k in p_cols], number(int(n[s_name])),
+                     *[number(est[(s_name, k)]) for k in s_cols]])
+    emit(out, f"{p_name} and {s_name} by {model.by or 'customer base'} (times in days; "
+              "standard errors with --json)", cols, rows,
+         legend="gg: Gamma-Gamma parameters of order value")
+    if model.pooled_segments_:
+        out.print(f"Scored with the pooled models ('all'; too few customers or a degenerate "
+                  f"fit): {', '.join(model.pooled_segments_)}", highlight=False)
+
+
+def print_validation(out: Console, res: Any) -> None:
+    """A ``growthloop.decide.holdout.Validation``."""
+    cols = [Col("frequency", False), Col("customers"), Col("actual"), Col("predicted"),
+            Col("actual total"), Col("predicted total")]
+    rows = [[str(r.bucket), number(r.customers), f"{r.actual_mean:.3f}",
+             f"{r.predicted_mean:.3f}", number(r.actual_total), f"{r.predicted_total:,.1f}"]
+            for r in res.table[res.table.segment == "all"].itertuples(index=False)]
+    emit(out, f"Holdout {res.holdout_from} to {res.holdout_to} ({res.holdout_days} days): "
+              "repeat purchases per customer by calibration frequency", cols, rows)
+    cols = [Col("segment", False), Col("customers"), Col("actual"), Col("predicted"),
+            Col("rel. error"), Col("MAE"), Col("RMSE"), Col("bias"), Col("z")]
+    rows = [[str(r.segment), number(r.customers), number(r.actual_total, "money"),
+             f"{r.predicted_total:,.1f}", number(r.relative_error, "growth"),
+             f"{r.mae:.3f}", f"{r.rmse:.3f}", f"{r.bias:+.3f}", number(r.z, digits=2)]
+            for r in res.errors.itertuples(index=False)]
+    emit(out, "Errors per customer and in total", cols, rows)
+
+
+def print_segments(out: Console, report: pd.DataFrame, as_of: str, currency: str) -> None:
+    """``growthloop.decide.tags.segment_report``: one table per tag, markets as columns."""
+    markets = list(dict.fromkeys(report.market))
+    titles = {"value_tier": "Value tiers", "rfm_segment": "RFM segments",
+              "lifecycle_stage": "Lifecycle stages"}
+    for dim, title in titles.items():
+        part = report[report.dimension == dim]
+        tiers = dim == "value_tier"
+        cols = [Col(dim.replace("_", " "), False)] + [Col(m) for m in markets]
+        rows = []
+        for seg, g in part.groupby("segment", sort=False):
+            cells = []
+            for m in markets:
+                r = g[g.market == m].iloc[0]
+                cells.append(MISSING if r.customers == 0 else
+                             f"{r.customers:,} ({r.share:.0%})"
+                             + (f" {number(r.clv_mean)}" if tiers else ""))
+            rows.append([str(seg), *cells])
+        emit(out, f"{title} as of {as_of}: customers (share of the market)"
+                  + (f" and mean CLV ({currency})" if tiers else ""), cols, rows)
+
+
+def _ltv_row(r: Any) -> list[str]:
+    return [number(r.new_customers), number(r.spend, "money"), number(r.cac, digits=4),
+            number(r.ltv, digits=4), number(r.realised_share, "share"),
+            number(r.ltv_cac), number(r.payback_months, "int")]
+
+
+_LTV_COLS = [Col("new cust."), Col("spend"), Col("CAC"), Col("LTV"), Col("observed"),
+             Col("LTV:CAC"), Col("payback")]
+_LTV_LEGEND = ("new cust.: new customers; observed: share of LTV already realised; "
+               "payback: months until LTV reaches CAC")
+
+
+def print_ltv(out: Console, table: pd.DataFrame, dims: list[str], *, months: int,
+              currency: str, margin: float, drivers: pd.DataFrame | None = None,
+              torn: pd.DataFrame | None = None) -> None:
+    """``growthloop.decide.ltv.ltv_report``: LTV:CAC per group, and the five drivers."""
+    rows = [[str(getattr(r, d)) for d in dims] + _ltv_row(r)
+            for r in table.itertuples(index=False)]
+    emit(out, f"LTV:CAC by {', '.join(dims)} ({months}-month LTV per new customer, "
+              f"{currency}, margin {margin:g})", [Col(d, False) for d in dims] + _LTV_COLS,
+         rows, keys=len(dims), legend=_LTV_LEGEND)
+    if drivers is None or torn is None:
+        return
+    top = torn[torn["rank"] == 1].set_index("market")
+    cols = [Col("market", False), Col("cost/signup"), Col("conv."), Col("repurch./yr"),
+            Col("order value"), Col("lifetime (yr)"), Col("LTV/signup"), Col("LTV:CAC"),
+            Col("moves it most", False)]
+    rows = [[r.market, number(r.cost_per_signup), f"{r.conversion:.1%}",
+             number(r.repurchases_per_year), number(r.expected_order_value, digits=4),
+             number(r.lifetime), number(r.ltv, digits=4), number(r.ltv_cac),
+             str(top.driver.get(r.market, MISSING))] for r in drivers.itertuples(index=False)]
+    emit(out, "Five drivers per market: LTV per sign-up = conversion x order value x "
+              "(1 + repurchases per year x lifetime) x margin", cols, rows,
+         legend="cost/signup: spend per new user; conv.: new-user conversion; repurch./yr: "
+                "repeat purchases per customer-year")
+    swing = float(torn.high_value.iloc[0] / torn.base_value.iloc[0] - 1) if len(torn) else 0
+    cols = [Col("market", False), Col("rank"), Col("driver", False), Col("LTV:CAC low"),
+            Col("base"), Col("LTV:CAC high")]
+    rows = [[r.market, str(r.rank), r.driver, number(r.ltv_cac_low), number(r.base_ltv_cac),
+             number(r.ltv_cac_high)] for r in torn.itertuples(index=False)]
+    emit(out, f"Tornado: LTV:CAC with each driver at -{swing:.0%} / +{swing:.0%}", cols,
+         rows)
+
+
+def print_value_report(out: Console, report: Mapping[str, pd.DataFrame], currency: str
+                       ) -> None:
+    """Tier sizes per market and LTV:CAC per acquisition channel, as the demo prints them."""
+    tiers = report["tiers"]
+    markets = list(dict.fromkeys(tiers.market))
+    rows = []
+    for seg, g in tiers.groupby("segment", sort=False):
+        g = g.set_index("market")
+        rows.append([str(seg), *[f"{int(g.customers[m]):,} ({g.clv_mean[m]:,.0f})"
+                                 if g.customers[m] else MISSING for m in markets]])
+    emit(out, f"Value tiers by predicted 1-year CLV: customers per market (mean CLV, "
+              f"{currency})", [Col("tier", False)] + [Col(m) for m in markets], rows)
+    ltv = report["ltv_cac"]
+    months = ltv.attrs.get("months", 12)
+    rows = [[str(r.channel), *_ltv_row(r)] for r in ltv.itertuples(index=False)]
+    emit(out, f"LTV:CAC by acquisition channel ({months}-month LTV per new customer, "
+              f"{currency})", [Col("channel", False), *_LTV_COLS], rows, legend=_LTV_LEGEND)
+
+
+# --------------------------------------------------------------------------- attribution
+
+
+def print_attribution(out: Console, df: pd.DataFrame, name: str, value_label: str) -> None:
+    """One model's ``credits_`` (with ``share``), one table per market and period."""
+    markov = "removal_effect" in df.columns
+    ci = "conversions_lo" in df.columns
+    cols = [Col("channel", False), Col("conversions"), Col("share"), Col(value_label)]
+    if markov:
+        cols.append(Col("removal effect"))
+        if ci:
+            cols.append(Col("95% interval"))
+    for label, g in _groups(df):
+        rows = []
+        for _, r in g.iterrows():
+            row = [str(r.channel), f"{r.conversions:,.1f}", number(r.share, "share"),
+                   number(r.value, "money")]
+            if markov:
+                row.append(number(r.removal_effect, "share"))
+                if ci:
+                    row.append(f"{r.conversions_lo:,.1f} – {r.conversions_hi:,.1f}")
+            rows.append(row)
+        emit(out, f"Attribution: {name}" + (f", {label}" if label else ""), cols, rows)
+
+
+_SHORT = {"last_non_direct": "last-nd", "time_decay": "decay", "position": "U-shape"}
+
+
+def print_attribution_comparison(out: Console, df: pd.DataFrame, what: str = "conversions"
+                                 ) -> None:
+    """``compare_models`` / ``model_comparison`` output, one table per market and period."""
+    models = [c for c in df.columns if c not in ("market", "period", "channel",
+                                                  "last_vs_markov")]
+    lvm = "last_vs_markov" in df.columns
+    cols = [Col("channel", False)] + [Col(_SHORT.get(m, m)) for m in models]
+    if lvm:
+        cols.append(Col("last/mkv"))
+    for label, g in _groups(df):
+        rows = []
+        for _, r in g.iterrows():
+            rows.append([str(r.channel)] + [f"{r[m]:,.0f}" for m in models]
+                        + ([signed_pct(r.last_vs_markov)] if lvm else []))
+        emit(out, f"Attributed {what} by model" + (f": {label}" if label else ""), cols, rows,
+             legend="last-nd: last non-direct; decay: time decay; U-shape: position based; "
+                    "last/mkv: last-touch credit / Markov credit - 1" if lvm else None)
+
+
+def print_economics(out: Console, df: pd.DataFrame, currency: str) -> None:
+    """``growthloop.decide.channels.channel_economics`` rows, one table per market."""
+    model = str(df.model.iloc[0]) if len(df) else ""
+    cols = [Col("period", False), Col("channel", False), Col("spend"), Col("new cust."),
+            Col("revenue"), Col("ROAS"), Col("ROI"), Col("CAC")]
+    for market, g in _groups(df, ("market",)):
+        rows = [[str(r.period), str(r.channel), number(r.spend, "money"),
+                 f"{r.new_customers:,.1f}", number(r.revenue, "money"),
+                 MISSING if is_missing(r.roas) else f"{r.roas:.2f}",
+                 number(r.roi, "growth"), number(r.cac, "money2")]
+                for r in g.itertuples(index=False)]
+        emit(out, f"Channel economics, {model} attribution" + (f": {market}" if market else "")
+             + f" (money in {currency})", cols, rows, keys=2,
+             legend="ROAS: revenue / spend; ROI: (revenue - spend) / spend; CAC: spend / "
+                    "new customers (attributed first purchases)")

@@ -1,0 +1,195 @@
+"""Opening the embedded DuckDB warehouse, its tables and migrations.
+
+The warehouse is one DuckDB file. Canonical tables are created from
+``growthloop.core.schema``; ``quarantine`` keeps rejected rows and ``loads`` records
+every file ingested; ``customer_scores`` and ``user_tags`` hold what
+``growthloop.decide.scores`` derives per customer (``growthloop.warehouse.store``).
+``schema_version`` holds the number of
+the last migration applied, so an older file is upgraded in place and a newer one
+is refused.
+
+Queries go through Ibis (``ibis_backend``) so the same expressions run on Spark
+or a cloud warehouse; DuckDB-specific SQL is kept to loading files. ``Warehouse`` is the
+one object a command or a pipeline opens and passes on: the connection, its Ibis
+backend and the project configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from growthloop.core.config import Config, load_config
+from growthloop.core.errors import WarehouseError
+from growthloop.core.schema import TABLES, Table
+
+__all__ = [
+    "DERIVED_PERSON_TABLES",
+    "SCHEMA_VERSION",
+    "Warehouse",
+    "connect",
+    "create_table_sql",
+    "ibis_backend",
+    "migrate",
+    "transaction",
+]
+
+
+def create_table_sql(t: Table, name: str | None = None, *, temp: bool = False) -> str:
+    """``CREATE TABLE`` for a canonical table (no constraints: keys are enforced by ingest)."""
+    cols = ", ".join(f'"{c.name}" {c.sql_type}' for c in t.columns)
+    return f'CREATE {"TEMP " if temp else ""}TABLE IF NOT EXISTS "{name or t.name}" ({cols})'
+
+
+def _v1(con: duckdb.DuckDBPyConnection) -> None:
+    for t in TABLES.values():
+        con.execute(create_table_sql(t))
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS quarantine (
+            table_name VARCHAR, file VARCHAR, row_number BIGINT, reason VARCHAR,
+            record VARCHAR, person_ids VARCHAR[], loaded_at TIMESTAMP)"""
+    )
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS loads (
+            load_id VARCHAR, table_name VARCHAR, file VARCHAR, file_sha256 VARCHAR,
+            rows_read BIGINT, rows_loaded BIGINT, rows_duplicate BIGINT,
+            rows_quarantined BIGINT, loaded_at TIMESTAMP)"""
+    )
+
+
+def _v2(con: duckdb.DuckDBPyConnection) -> None:
+    """Derived customer-value tables (``growthloop.warehouse.store``); documented column by
+    column in ``schema.data_model_markdown``. Each is replaced as a whole by the step that
+    writes it."""
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS customer_scores (
+            user_id VARCHAR, segment_by VARCHAR, segment VARCHAR, frequency BIGINT,
+            recency DOUBLE, "T" DOUBLE, monetary_value DOUBLE, p_alive DOUBLE,
+            expected_purchases DOUBLE, expected_order_value DOUBLE, clv DOUBLE,
+            horizon_days INTEGER, discount_rate DOUBLE, margin DOUBLE, currency VARCHAR,
+            observation_end DATE, model_version VARCHAR, fit_date DATE)"""
+    )
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS user_tags (
+            user_id VARCHAR, market VARCHAR, channel VARCHAR, orders BIGINT,
+            total_value DOUBLE, days_since_last INTEGER, clv DOUBLE, value_tier VARCHAR,
+            high_value BOOLEAN, rfm_recency INTEGER, rfm_frequency INTEGER,
+            rfm_monetary INTEGER, rfm_score VARCHAR, rfm_segment VARCHAR,
+            lifecycle_stage VARCHAR, as_of DATE, model_version VARCHAR, tagged_on DATE)"""
+    )
+
+
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+#: Tables derived from people's data, outside ``schema.TABLES``, with the columns that hold a
+#: person's (pseudonymised) identifier; ``privacy.erase`` deletes from them too.
+DERIVED_PERSON_TABLES: dict[str, tuple[str, ...]] = {
+    "customer_scores": ("user_id",),
+    "user_tags": ("user_id",),
+}
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply pending migrations in one transaction; return the schema version."""
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    current = row[0] or 0 if row else 0
+    if current > SCHEMA_VERSION:
+        raise WarehouseError(
+            f"warehouse schema version {current} is newer than this growthloop "
+            f"({SCHEMA_VERSION}); upgrade growthloop"
+        )
+    if current < SCHEMA_VERSION:
+        with transaction(con):
+            for step in MIGRATIONS[current:]:
+                step(con)
+            con.execute("DELETE FROM schema_version")
+            con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+    return SCHEMA_VERSION
+
+
+def _configure(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
+
+
+def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (and, unless read-only, create and migrate) the warehouse at ``path``."""
+    path = Path(path)
+    if read_only and not path.exists():
+        raise WarehouseError(f"{path}: no warehouse here; load data with `growthloop ingest`")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as e:
+        raise WarehouseError(f"{path}: cannot open the warehouse: {e}") from None
+    _configure(con)
+    if not read_only:
+        migrate(con)
+    return con
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Run a block atomically: commit if it finishes, roll back on any exception (Ctrl-C too)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def ibis_backend(con: duckdb.DuckDBPyConnection):  # -> ibis.backends.duckdb.Backend
+    """An Ibis backend over an open DuckDB connection (the connection is passed, never global)."""
+    import ibis
+
+    return ibis.duckdb.from_connection(con)
+
+
+class Warehouse:
+    """An open project warehouse: its configuration, the DuckDB connection and the Ibis
+    backend over it. Open once, pass it to every step, close it (or use ``with``).
+
+    Examples
+    --------
+    >>> with Warehouse.open("growthloop.toml", read_only=True) as wh:  # doctest: +SKIP
+    ...     market_summary(wh.backend, wh.cfg)
+    """
+
+    def __init__(self, cfg: Config, path: Path, con: duckdb.DuckDBPyConnection) -> None:
+        self.cfg, self.path, self.con = cfg, path, con
+
+    @classmethod
+    def open(cls, config: Path | str | Config, *, read_only: bool = False,
+             root: Path | None = None) -> Warehouse:
+        """The warehouse of a project file (or of a ``Config`` whose paths are relative to
+        ``root``, default the working directory)."""
+        if isinstance(config, Config):
+            cfg, base = config, root or Path.cwd()
+        else:
+            path = Path(config)
+            cfg, base = load_config(path), path.resolve().parent
+        where = cfg.warehouse_path(base)
+        return cls(cfg, where, connect(where, read_only=read_only))
+
+    @cached_property
+    def backend(self) -> Any:  # ibis.backends.duckdb.Backend
+        """The Ibis backend over the connection."""
+        return ibis_backend(self.con)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
