@@ -7,6 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
+import growthloop.models.clv  # noqa: F401  (importing it registers the models in REGISTRY)
 from growthloop.core.errors import GrowthloopError, InputError
 from growthloop.core.estimator import REGISTRY, NotFittedError
 from growthloop.models.mle import MLEstimator as Estimator

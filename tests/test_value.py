@@ -1,5 +1,5 @@
 """Customer value in the warehouse: recovery of the simulator's truth, closed-form scores,
-written scores, tags and tiers, LTV economics and validation (growthloop.value)."""
+written scores, tags and tiers, LTV economics and validation (growthloop.decide)."""
 
 from __future__ import annotations
 

@@ -403,7 +403,7 @@ def data_model_markdown() -> str:
         "## `customer_scores`",
         "",
         "Customer-value predictions, one row per customer (a user with an order not"
-        " cancelled), written by `growthloop clv fit` (`growthloop.value.scoring`);"
+        " cancelled), written by `growthloop clv fit` (`growthloop.decide.scores`);"
         " each fit replaces the previous scores in one transaction. Erasure removes a"
         " person's row. Money is in the reporting currency, times in days.",
         "",
@@ -440,7 +440,7 @@ def data_model_markdown() -> str:
         "## `user_tags`",
         "",
         "Tags per customer, one row per customer in `customer_scores`, written with the"
-        " scores and by `growthloop segments` (`growthloop.value.tags`); replaced as a"
+        " scores and by `growthloop segments` (`growthloop.decide.tags`); replaced as a"
         " whole. Erasure removes a person's row.",
         "",
         "| column | type | meaning |",
@@ -465,7 +465,7 @@ def data_model_markdown() -> str:
         " `promising`, `need_attention`, `about_to_sleep`, `at_risk`, `cant_lose` or"
         " `hibernating` (recency x frequency grid). |",
         "| `lifecycle_stage` | VARCHAR | `new`, `active`, `reactivated`, `at_risk` or"
-        " `churned` (rules in `growthloop.value.tags.LifecycleRules`). |",
+        " `churned` (rules in `growthloop.decide.tags.LifecycleRules`). |",
         "| `as_of` | DATE | Day the tags describe (the scores' `observation_end`). |",
         "| `model_version` | VARCHAR | Version of the scores the tags used. |",
         "| `tagged_on` | DATE | Day the tags were computed, UTC. |",

@@ -35,7 +35,7 @@ from ibis.backends import BaseBackend
 from growthloop.core.config import Config
 from growthloop.core.dates import GRAINS
 from growthloop.core.errors import InputError
-from growthloop.metrics.sources import source_table
+from growthloop.metrics.sources import check_by, source_table
 
 __all__ = [
     "ACTIVE",
@@ -71,12 +71,7 @@ def _check(cohort: str, period: str, measure: str, active: str, by: Sequence[str
                              ("measure", measure, MEASURES), ("active", active, ACTIVE)):
         if v not in allowed:
             raise InputError(f"unknown {name}={v!r}; expected one of: {', '.join(allowed)}")
-    for d in by:
-        if d not in COHORT_DIMENSIONS:
-            raise InputError(f"retention cannot be sliced by {d!r}; expected one of: "
-                             f"{', '.join(COHORT_DIMENSIONS)}")
-    if len(set(by)) != len(by):
-        raise InputError(f"by = {list(by)!r} names a dimension twice")
+    check_by(by, COHORT_DIMENSIONS, "retention")
     if isinstance(periods, bool) or not isinstance(periods, int) or periods < 1:
         raise InputError(f"periods = {periods!r}: expected a whole number >= 1")
 

@@ -35,7 +35,7 @@ from growthloop.core.config import Config
 from growthloop.core.dates import parse_timestamp
 from growthloop.core.errors import InputError
 from growthloop.core.schema import EVENT_TYPES
-from growthloop.metrics.sources import SOURCES, source_table
+from growthloop.metrics.sources import SOURCES, check_by, source_table
 
 __all__ = ["FUNNEL_COLUMNS", "FUNNEL_DIMENSIONS", "WITHIN", "funnel"]
 
@@ -63,12 +63,7 @@ def _check(steps: Sequence[str], within: str, days: int, by: Sequence[str]) -> N
         raise InputError(f"unknown within={within!r}; expected one of: {', '.join(WITHIN)}")
     if within == "days" and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
         raise InputError(f"days = {days!r}: expected a whole number of days >= 1")
-    for d in by:
-        if d not in FUNNEL_DIMENSIONS:
-            raise InputError(f"a funnel cannot be sliced by {d!r}; expected one of: "
-                             f"{', '.join(FUNNEL_DIMENSIONS)}")
-    if len(set(by)) != len(by):
-        raise InputError(f"by = {list(by)!r} names a dimension twice")
+    check_by(by, FUNNEL_DIMENSIONS, "a funnel")
 
 
 def _entries(

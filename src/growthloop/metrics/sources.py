@@ -13,7 +13,7 @@ Dimensions:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -22,15 +22,27 @@ import ibis.expr.types as ir
 from ibis.backends import BaseBackend
 
 from growthloop.core.config import Config
+from growthloop.core.errors import InputError
 from growthloop.core.money import convert
 
 __all__ = ["NEW_USER_DAYS", "SOURCES", "USER_DIMENSIONS", "Source", "SourceCache",
-           "cached_sources", "source_table", "valued_orders"]
+           "cached_sources", "check_by", "source_table", "valued_orders"]
 
 NEW_USER_DAYS = 30
 
 
 USER_DIMENSIONS = ("country", "customer_type", "cohort")  # need a join with users
+
+
+def check_by(by: Sequence[str], allowed: Sequence[str], what: str) -> None:
+    """Raise ``InputError`` unless ``by`` names distinct dimensions among ``allowed``
+    (``what`` is what is sliced, for the message: "retention", "a funnel")."""
+    for d in by:
+        if d not in allowed:
+            raise InputError(f"{what} cannot be sliced by {d!r}; expected one of: "
+                             f"{', '.join(allowed)}")
+    if len(set(by)) != len(by):
+        raise InputError(f"by = {list(by)!r} names a dimension twice")
 
 
 @dataclass(frozen=True)

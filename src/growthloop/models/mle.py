@@ -5,8 +5,13 @@ likelihood on positive parameters: what was learned ends in ``_`` (``params_``, 
 ``loglik_``, ``n_customers_``, ``converged_``); ``to_frame()`` gives the parameters with
 standard errors and 95 % intervals. ``fit_mle`` maximises a log-likelihood in log space;
 a stop before convergence keeps the last parameters with ``converged_ = False`` and a
-``ConvergenceWarning``. The input checks (``as_rft``, ``as_vector``, ``as_weights``) raise
+``ConvergenceWarning``. The input checks (``as_rft``, ``as_vector``, ``as_weights``,
+``as_horizon``, ``broadcast_horizon``, ``repeat_rows``) raise
 ``growthloop.core.errors.InputError``.
+
+A model is a subclass of ``MLEstimator`` that keeps only what is its own: its parameter
+names, its input checks, its log-likelihood and start values (handed to
+``MLEstimator._fit``) and its predictions.
 """
 
 from __future__ import annotations
@@ -26,13 +31,18 @@ from growthloop.core.errors import InputError
 from growthloop.core.estimator import ConvergenceWarning, Estimator
 
 __all__ = [
+    "RFT_HINT",
     "MLEResult",
     "MLEstimator",
+    "as_horizon",
     "as_rft",
     "as_vector",
     "as_weights",
+    "broadcast_horizon",
+    "distinct_rft",
     "fit_mle",
     "levels",
+    "repeat_rows",
     "unique_rows",
 ]
 
@@ -150,7 +160,7 @@ def as_weights(weights: Any, n: int) -> np.ndarray:
     if len(w) != n:
         raise InputError(
             f"weights has length {len(w)} but there are {n} customers; pass one count per "
-            "row, as returned by growthloop.models.compress"
+            "row, as returned by growthloop.models.clv.compress"
         )
     if (w < 0).any() or w.sum() <= 0:
         raise InputError(
@@ -203,6 +213,67 @@ def unique_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.
         inverse = inverse.ravel()
     uniques = [level[c] for level, c in zip(levels, uniq_codes, strict=True)]
     return uniques, inverse, counts
+
+
+def distinct_rft(
+    frequency: Any, recency: Any, T: Any, weights: Any = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Validated (frequency, recency, T) as their distinct triples, sorted, with the total
+    weight of each (customers, when ``weights`` is None): see ``as_rft`` and
+    ``as_weights``."""
+    x, tx, t_end = as_rft(frequency, recency, T)
+    w = as_weights(weights, len(x))
+    (ux, utx, uT), inverse, counts = unique_rows(x, tx, t_end)
+    return ux, utx, uT, np.bincount(inverse, weights=w, minlength=len(counts))
+
+
+#: What to check when a purchase model fitted on (frequency, recency, T) does not converge.
+RFT_HINT = (
+    "that frequency counts repeat purchase periods (not all orders), that recency and T "
+    "use the same time unit, and that the data hold customers with repeat purchases; a "
+    "larger max_iter may help"
+)
+
+
+def repeat_rows(
+    frequency: Any, recency: Any, T: Any, weights: Any, *, lifetime: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What a purchase model is fitted on: the ``distinct_rft`` triples of positive weight.
+
+    Raises ``InputError`` when no customer has a repeat purchase, so that the purchase
+    rate and the ``lifetime`` (what ends a customer's purchasing, in the model's words)
+    cannot be estimated.
+    """
+    x, tx, t_end, w = distinct_rft(frequency, recency, T, weights)
+    keep = w > 0
+    x, tx, t_end, w = x[keep], tx[keep], t_end[keep], w[keep]
+    if not (x > 0).any():
+        raise InputError(
+            "no customer has a repeat purchase (every frequency is 0), so the purchase "
+            f"rate and the {lifetime} cannot be estimated; check the observation period "
+            "and that frequency counts repeat purchases"
+        )
+    return x, tx, t_end, w
+
+
+def as_horizon(t: Any) -> np.ndarray:
+    """A prediction horizon ``t`` (a scalar or one per customer) as a float array >= 0."""
+    t = as_vector("t", t, allow_scalar=True)
+    if (t < 0).any():
+        raise InputError(f"the horizon t must be >= 0; got {t.min():g}")
+    return t
+
+
+def broadcast_horizon(t: Any, *customers: np.ndarray) -> list[np.ndarray]:
+    """``as_horizon(t)`` broadcast together with the customers' arrays (in that order)."""
+    t = as_horizon(t)
+    try:
+        return np.broadcast_arrays(t, *customers)
+    except ValueError:
+        raise InputError(
+            f"t has shape {t.shape}, which does not match the customers' "
+            f"{customers[0].shape}; pass one horizon or one per customer"
+        ) from None
 
 
 # --------------------------------------------------------------------------- fitting
@@ -296,6 +367,7 @@ def fit_mle(
     tol: float,
     max_iter: int,
     hint: str,
+    stacklevel: int = 3,
 ) -> MLEResult:
     """Maximise a log-likelihood over positive parameters on the log scale.
 
@@ -308,7 +380,8 @@ def fit_mle(
     Hessian of the total log-likelihood at the optimum (analytic, or by central
     differences of the analytic gradient). A search that stops early or runs off to
     ``exp(+-40)`` emits a ``ConvergenceWarning`` that names ``model`` and ends with
-    ``hint`` (what to check).
+    ``hint`` (what to check); ``stacklevel`` is that of ``warnings.warn`` (the default
+    points at the caller's caller).
     """
     start = np.clip(np.asarray(start, dtype=np.float64), math.exp(-30), math.exp(30))
     obj = _LogScaleObjective(loglik, n)
@@ -349,7 +422,7 @@ def fit_mle(
         warnings.warn(
             f"{model} fit did not converge: {'; '.join(problems)}. Check {hint}",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
     if hess is None:
         hess = _numerical_hessian(loglik, theta)
@@ -365,7 +438,7 @@ def fit_mle(
             f"{model} fit: the log-likelihood is not strictly concave at the optimum, so "
             f"standard errors are not available (NaN). Check {hint}",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
     return MLEResult(
         params=theta,
@@ -386,6 +459,12 @@ E = TypeVar("E", bound="MLEstimator")
 class MLEstimator(Estimator):
     """Base of growthloop's fitted models (maximum likelihood on positive parameters).
 
+    A model names its parameters (``param_names``), itself (``model_name``) and what to
+    check when its fit does not converge (``fit_hint``). Its ``fit`` calls
+    ``_check_settings``, validates the data and returns ``self._fit(loglik, start, n)``;
+    everything else that is learned, given (``from_params``), shown (``to_frame``,
+    ``repr``) or pickled is the same for every model and lives here.
+
     Parameters
     ----------
     tol : float
@@ -393,12 +472,28 @@ class MLEstimator(Estimator):
         the log parameters.
     max_iter : int
         Most iterations of the optimiser before it gives up with a ``ConvergenceWarning``.
+
+    Attributes
+    ----------
+    params_ : dict
+        Maximum likelihood estimates, by name, in the order of ``param_names``.
+    se_ : dict
+        Standard errors from the inverse Hessian of the log-likelihood (NaN where it is
+        not negative definite).
+    loglik_ : float
+        Maximised log-likelihood, summed over customers.
+    n_customers_ : float
+        Customers fitted (the sum of the weights).
+    converged_ : bool
+        Whether the optimiser converged.
     """
 
     #: Names of the model's parameters, in the order of ``params_``.
     param_names: ClassVar[tuple[str, ...]] = ()
     #: Name used in messages.
     model_name: ClassVar[str] = "model"
+    #: What to check when the fit does not converge (ends the ``ConvergenceWarning``).
+    fit_hint: ClassVar[str] = "the data; a larger max_iter may help"
 
     def __init__(self, *, tol: float = 1e-9, max_iter: int = 2000) -> None:
         self.tol = tol
@@ -412,7 +507,24 @@ class MLEstimator(Estimator):
         if not (isinstance(self.max_iter, int) and self.max_iter > 0):
             raise InputError(f"max_iter must be a positive integer; got {self.max_iter!r}")
 
-    # -- fitted state ------------------------------------------------------------------
+    # -- fitting -----------------------------------------------------------------------
+
+    def _fit(self: E, loglik: LogLik, start: np.ndarray, n: float) -> E:
+        """Maximise ``loglik`` (see ``fit_mle``) from ``start`` on ``n`` customers, store
+        the result and return ``self``: the end of every model's ``fit``."""
+        result = fit_mle(
+            loglik,
+            start,
+            n=n,
+            names=self.param_names,
+            model=self.model_name,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            hint=self.fit_hint,
+            stacklevel=4,  # fit_mle < _fit < the model's fit < its caller
+        )
+        self._store(result, n)
+        return self
 
     def _store(self, result: MLEResult, n_customers: float) -> None:
         names = self.param_names

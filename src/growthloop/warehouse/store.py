@@ -45,25 +45,36 @@ TAG_COLUMNS: tuple[str, ...] = (
 )
 
 
+def _replace(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame,
+             columns: tuple[str, ...], casts: dict[str, str]) -> int:
+    """Replace every row of ``table`` with ``df`` (see ``insert_frame``); rows written."""
+    con.execute(f'DELETE FROM "{table}"')
+    insert_frame(con, table, df, columns, casts)
+    return len(df)
+
+
+def _read(backend: BaseBackend, table: str, what: str) -> pd.DataFrame:
+    """``table`` as a frame; InputError naming ``what`` when it is empty."""
+    df = backend.table(table).execute()
+    if df.empty:
+        raise InputError(f"there are no {what} yet; run `growthloop clv fit` first")
+    return df
+
+
 def write_scores(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame) -> int:
     """Replace ``customer_scores`` with ``scores`` (a ``scores_frame``); rows written.
 
     Call inside ``growthloop.warehouse.transaction`` to make it atomic with other writes;
     ``update_scores`` does.
     """
-    con.execute("DELETE FROM customer_scores")
-    insert_frame(con, "customer_scores", scores, SCORE_COLUMNS,
-            {"frequency": "BIGINT", "horizon_days": "INTEGER", "observation_end": "DATE",
-             "fit_date": "DATE"})
-    return len(scores)
+    return _replace(con, "customer_scores", scores, SCORE_COLUMNS,
+                    {"frequency": "BIGINT", "horizon_days": "INTEGER",
+                     "observation_end": "DATE", "fit_date": "DATE"})
 
 
 def read_scores(backend: BaseBackend) -> pd.DataFrame:
     """The ``customer_scores`` table; InputError when it is empty."""
-    df = backend.table("customer_scores").execute()
-    if df.empty:
-        raise InputError("there are no customer scores yet; run `growthloop clv fit` first")
-    return df
+    return _read(backend, "customer_scores", "customer scores")
 
 
 def write_tags(con: duckdb.DuckDBPyConnection, tags: pd.DataFrame) -> int:
@@ -71,17 +82,12 @@ def write_tags(con: duckdb.DuckDBPyConnection, tags: pd.DataFrame) -> int:
 
     Call inside ``growthloop.warehouse.transaction`` to make it atomic with the scores.
     """
-    con.execute("DELETE FROM user_tags")
-    insert_frame(con, "user_tags", tags, TAG_COLUMNS,
-            {"orders": "BIGINT", "days_since_last": "INTEGER", "rfm_recency": "INTEGER",
-             "rfm_frequency": "INTEGER", "rfm_monetary": "INTEGER", "as_of": "DATE",
-             "tagged_on": "DATE", "high_value": "BOOLEAN"})
-    return len(tags)
+    return _replace(con, "user_tags", tags, TAG_COLUMNS,
+                    {"orders": "BIGINT", "days_since_last": "INTEGER", "rfm_recency": "INTEGER",
+                     "rfm_frequency": "INTEGER", "rfm_monetary": "INTEGER", "as_of": "DATE",
+                     "tagged_on": "DATE", "high_value": "BOOLEAN"})
 
 
 def read_tags(backend: BaseBackend) -> pd.DataFrame:
     """The ``user_tags`` table; InputError when it is empty."""
-    df = backend.table("user_tags").execute()
-    if df.empty:
-        raise InputError("there are no customer tags yet; run `growthloop clv fit` first")
-    return df
+    return _read(backend, "user_tags", "customer tags")

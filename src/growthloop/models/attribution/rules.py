@@ -87,7 +87,7 @@ class LastNonDirect(RuleModel):
     ----------
     direct : tuple of str
         Channel names that count as direct. For a project, the channels of kind
-        ``organic`` (``growthloop.attribution.direct_channels(cfg)``).
+        ``organic`` (``growthloop.metrics.journeys.direct_channels(cfg)``).
     """
 
     name: ClassVar[str] = "last_non_direct"

@@ -53,31 +53,33 @@ __all__ = ["MAX_CHANNELS", "ShapleyAttribution", "coalition_rates", "shapley_fro
 MAX_CHANNELS = 24  # 2^24 coalitions: a few arrays of 128 MiB each
 
 
-def _subset_sum(a: np.ndarray, n: int) -> np.ndarray:
-    """``out[X] = sum_{Y ⊆ X} a[Y]`` (zeta transform)."""
+def _across_bits(
+    a: np.ndarray, n: int, *, into_supersets: bool, op: np.ufunc = np.add
+) -> np.ndarray:
+    """The fast subset transforms over ``2^n`` coalitions, in ``O(n 2^n)``: for each of the
+    ``n`` bits, ``op`` (add or subtract) every set without the bit into the same set with
+    it (``into_supersets``), or every set with the bit into the set without it."""
     out = a.copy()
+    dst, src = (1, 0) if into_supersets else (0, 1)
     for i in range(n):
         v = out.reshape(-1, 2, 1 << i)
-        v[:, 1, :] += v[:, 0, :]
+        op(v[:, dst, :], v[:, src, :], out=v[:, dst, :])
     return out
+
+
+def _subset_sum(a: np.ndarray, n: int) -> np.ndarray:
+    """``out[X] = sum_{Y ⊆ X} a[Y]`` (zeta transform)."""
+    return _across_bits(a, n, into_supersets=True)
 
 
 def _superset_sum(a: np.ndarray, n: int) -> np.ndarray:
     """``out[X] = sum_{Y ⊇ X} a[Y]``."""
-    out = a.copy()
-    for i in range(n):
-        v = out.reshape(-1, 2, 1 << i)
-        v[:, 0, :] += v[:, 1, :]
-    return out
+    return _across_bits(a, n, into_supersets=False)
 
 
 def _mobius(a: np.ndarray, n: int) -> np.ndarray:
     """``out[X] = sum_{Y ⊆ X} (-1)^{|X - Y|} a[Y]`` (inverse of the zeta transform)."""
-    out = a.copy()
-    for i in range(n):
-        v = out.reshape(-1, 2, 1 << i)
-        v[:, 1, :] -= v[:, 0, :]
-    return out
+    return _across_bits(a, n, into_supersets=True, op=np.subtract)
 
 
 def _popcount(n: int) -> np.ndarray:

@@ -34,22 +34,17 @@ from growthloop.core.errors import InputError
 from growthloop.core.estimator import ContractExample, register
 from growthloop.models.clv._special import unit_interval_rule
 from growthloop.models.mle import (
+    RFT_HINT,
     MLEstimator,
+    as_horizon,
     as_rft,
-    as_vector,
-    as_weights,
-    fit_mle,
+    broadcast_horizon,
     levels,
+    repeat_rows,
     unique_rows,
 )
 
 __all__ = ["BGNBD", "expected_alive", "simulate_bgnbd"]
-
-_HINT = (
-    "that frequency counts repeat purchase periods (not all orders), that recency and T "
-    "use the same time unit, and that the data hold customers with repeat purchases; a "
-    "larger max_iter may help"
-)
 
 
 @dataclass(frozen=True)
@@ -310,28 +305,11 @@ def expected_alive(
 class BGNBD(MLEstimator):
     """The BG/NBD model of repeat buying (Fader, Hardie and Lee 2005).
 
-    Parameters
-    ----------
-    tol : float
-        Convergence tolerance on the gradient of the mean log-likelihood with respect to
-        the log parameters.
-    max_iter : int
-        Most optimiser iterations before a ``ConvergenceWarning``.
-
-    Attributes
-    ----------
-    params_ : dict
-        Maximum likelihood estimates of ``r``, ``alpha`` (purchase rate heterogeneity:
-        Gamma shape and rate, in the time unit of the data), ``a`` and ``b`` (drop-out
-        probability heterogeneity: Beta shape parameters).
-    se_ : dict
-        Standard errors from the inverse Hessian of the log-likelihood.
-    loglik_ : float
-        Maximised log-likelihood (sum over customers of eq. 6).
-    n_customers_ : float
-        Customers fitted (the sum of the weights).
-    converged_ : bool
-        Whether the optimiser converged.
+    Settings (``tol``, ``max_iter``) and fitted attributes are those of every
+    ``growthloop.models.mle.MLEstimator``; ``params_`` holds ``r`` and ``alpha``
+    (purchase rate heterogeneity: Gamma shape and rate, in the time unit of the data)
+    and ``a`` and ``b`` (drop-out probability heterogeneity: Beta shape parameters), and
+    ``loglik_`` is the sum over customers of eq. 6.
 
     References
     ----------
@@ -347,6 +325,7 @@ class BGNBD(MLEstimator):
 
     param_names = ("r", "alpha", "a", "b")
     model_name = "BG/NBD"
+    fit_hint = RFT_HINT
 
     def fit(self, frequency: Any, recency: Any, T: Any, weights: Any = None) -> BGNBD:
         """Fit by maximum likelihood on the distinct (frequency, recency, T) triples.
@@ -358,7 +337,7 @@ class BGNBD(MLEstimator):
             purchase, time from the first purchase to the end of observation.
         weights : array_like, optional
             Customers per row, for data that are already compressed (see
-            ``growthloop.models.compress``).
+            ``growthloop.models.clv.compress``).
 
         Returns
         -------
@@ -370,30 +349,8 @@ class BGNBD(MLEstimator):
         .. [1] Fader, Hardie and Lee (2005), eq. (6).
         """
         self._check_settings()
-        x, tx, T_ = as_rft(frequency, recency, T)
-        w = as_weights(weights, len(x))
-        (x, tx, T_), inverse, counts = unique_rows(x, tx, T_)
-        w = np.bincount(inverse, weights=w, minlength=len(counts))
-        keep = w > 0
-        s = _stats(x[keep], tx[keep], T_[keep], w[keep])
-        if s.w_x[s.xs > 0].sum() == 0:
-            raise InputError(
-                "no customer has a repeat purchase (every frequency is 0), so the purchase "
-                "rate and the drop-out cannot be estimated; check the observation period "
-                "and that frequency counts repeat purchases"
-            )
-        result = fit_mle(
-            lambda theta, hessian: _loglik(theta, s, hessian),
-            _start(s),
-            n=s.n,
-            names=self.param_names,
-            model=self.model_name,
-            tol=self.tol,
-            max_iter=self.max_iter,
-            hint=_HINT,
-        )
-        self._store(result, s.n)
-        return self
+        s = _stats(*repeat_rows(frequency, recency, T, weights, lifetime="drop-out"))
+        return self._fit(lambda theta, hessian: _loglik(theta, s, hessian), _start(s), s.n)
 
     # -- predictions -------------------------------------------------------------------
 
@@ -445,8 +402,7 @@ class BGNBD(MLEstimator):
         .. [1] Fader, Hardie and Lee (2005), eq. (7).
         """
         r, alpha, a, b = self._theta()
-        t = _horizon(t)
-        return expected_alive(t, r, alpha, a, b)
+        return expected_alive(as_horizon(t), r, alpha, a, b)
 
     def conditional_expected_purchases(
         self, t: Any, frequency: Any, recency: Any, T: Any
@@ -463,14 +419,7 @@ class BGNBD(MLEstimator):
         """
         r, alpha, a, b = self._theta()
         x, tx, T_ = as_rft(frequency, recency, T, allow_scalar=True)
-        t = _horizon(t)
-        try:
-            t, x, tx, T_ = np.broadcast_arrays(t, x, tx, T_)
-        except ValueError:
-            raise InputError(
-                f"t has shape {t.shape}, which does not match the customers' {x.shape}; "
-                "pass one horizon or one per customer"
-            ) from None
+        t, x, tx, T_ = broadcast_horizon(t, x, tx, T_)
         p_alive = expit(-self._log_odds_dead(x, tx, T_))
         (ut, ux, uT), inverse, _ = unique_rows(t.ravel(), x.ravel(), T_.ravel())
         g = expected_alive(ut, r + ux, alpha + uT, a, b + ux)
@@ -497,13 +446,6 @@ class BGNBD(MLEstimator):
                 (x[:0], tx[:0], T[:0]),
             ),
         )
-
-
-def _horizon(t: Any) -> np.ndarray:
-    t = as_vector("t", t, allow_scalar=True)
-    if (t < 0).any():
-        raise InputError(f"the horizon t must be >= 0; got {t.min():g}")
-    return t
 
 
 def simulate_bgnbd(

@@ -31,14 +31,10 @@ from scipy.special import digamma, gammaln, polygamma
 
 from growthloop.core.errors import InputError
 from growthloop.core.estimator import AssumptionWarning, ContractExample, register
-from growthloop.models.mle import MLEstimator, as_vector, as_weights, fit_mle, levels
+from growthloop.models.mle import MLEstimator, as_vector, as_weights, levels
 
 __all__ = ["GammaGamma", "simulate_gamma_gamma"]
 
-_HINT = (
-    "that monetary_value is the mean value of the repeat transactions (not the total) "
-    "in one currency, and look for extreme values; a larger max_iter may help"
-)
 _CORRELATION_LIMIT = 0.3
 
 
@@ -118,21 +114,13 @@ def _start(x: np.ndarray, m: np.ndarray, w: np.ndarray) -> np.ndarray:
 class GammaGamma(MLEstimator):
     """The Gamma-Gamma model of spend per transaction (Fader, Hardie and Lee 2005).
 
-    Parameters
-    ----------
-    tol : float
-        Convergence tolerance on the gradient of the mean log-likelihood with respect to
-        the log parameters.
-    max_iter : int
-        Most optimiser iterations before a ``ConvergenceWarning``.
+    Settings (``tol``, ``max_iter``) and fitted attributes are those of every
+    ``growthloop.models.mle.MLEstimator``; ``params_`` holds ``p`` (shape of transaction
+    values), ``q`` and ``gamma`` (shape and rate of the customers' value-rate ``nu``), and
+    ``n_customers_`` counts the repeat buyers used. Also fitted:
 
     Attributes
     ----------
-    params_ : dict
-        ``p`` (shape of transaction values), ``q`` and ``gamma`` (shape and rate of the
-        customers' value-rate ``nu``).
-    se_, loglik_, n_customers_, converged_
-        As for every growthloop model; ``n_customers_`` counts the repeat buyers used.
     correlation_ : float
         Weighted Pearson correlation of frequency and monetary value among them.
 
@@ -144,6 +132,10 @@ class GammaGamma(MLEstimator):
 
     param_names = ("p", "q", "gamma")
     model_name = "Gamma-Gamma"
+    fit_hint = (
+        "that monetary_value is the mean value of the repeat transactions (not the total) "
+        "in one currency, and look for extreme values; a larger max_iter may help"
+    )
 
     def fit(self, frequency: Any, monetary_value: Any, weights: Any = None) -> GammaGamma:
         """Fit on the repeat buyers: customers with frequency 0 are left out.
@@ -205,18 +197,7 @@ class GammaGamma(MLEstimator):
             spend=x * m,
             w=w,
         )
-        result = fit_mle(
-            lambda theta, hessian: _loglik(theta, s, hessian),
-            _start(x, m, w),
-            n=s.n,
-            names=self.param_names,
-            model=self.model_name,
-            tol=self.tol,
-            max_iter=self.max_iter,
-            hint=_HINT,
-        )
-        self._store(result, s.n)
-        return self
+        return self._fit(lambda theta, hessian: _loglik(theta, s, hessian), _start(x, m, w), s.n)
 
     def conditional_expected_average_profit(
         self, frequency: Any, monetary_value: Any

@@ -36,18 +36,19 @@ from typing import Any
 import numpy as np
 from scipy.special import digamma, exprel, gammaln, logsumexp, softmax
 
-from growthloop.core.errors import InputError
 from growthloop.core.estimator import ContractExample, register
 from growthloop.models.clv._special import unit_interval_rule
-from growthloop.models.mle import MLEstimator, as_rft, as_vector, as_weights, fit_mle, unique_rows
+from growthloop.models.mle import (
+    RFT_HINT,
+    MLEstimator,
+    as_horizon,
+    as_rft,
+    broadcast_horizon,
+    repeat_rows,
+)
 
 __all__ = ["ParetoNBD", "simulate_pareto_nbd"]
 
-_HINT = (
-    "that frequency counts repeat purchase periods, that recency and T use the same time "
-    "unit, and that the data hold customers with repeat purchases; a larger max_iter may "
-    "help"
-)
 _RULE = dict(step=1 / 32, t_max=4.0)  # 257 nodes: log error < 1e-8 for x <= 30
 _CHUNK = 4096  # rows per quadrature block (about 1 M nodes)
 
@@ -152,21 +153,10 @@ def _start(st: _Stats) -> np.ndarray:
 class ParetoNBD(MLEstimator):
     """The Pareto/NBD model (Schmittlein, Morrison and Colombo 1987).
 
-    Parameters
-    ----------
-    tol : float
-        Convergence tolerance on the gradient of the mean log-likelihood with respect to
-        the log parameters.
-    max_iter : int
-        Most optimiser iterations before a ``ConvergenceWarning``.
-
-    Attributes
-    ----------
-    params_ : dict
-        ``r``, ``alpha`` (Gamma shape and rate of the purchase rate) and ``s``, ``beta``
-        (Gamma shape and rate of the death rate), in the time unit of the data.
-    se_, loglik_, n_customers_, converged_
-        As for every growthloop model.
+    Settings (``tol``, ``max_iter``) and fitted attributes are those of every
+    ``growthloop.models.mle.MLEstimator``; ``params_`` holds ``r``, ``alpha`` (Gamma
+    shape and rate of the purchase rate) and ``s``, ``beta`` (Gamma shape and rate of the
+    death rate), in the time unit of the data.
 
     References
     ----------
@@ -177,52 +167,25 @@ class ParetoNBD(MLEstimator):
 
     param_names = ("r", "alpha", "s", "beta")
     model_name = "Pareto/NBD"
+    fit_hint = RFT_HINT
 
     def fit(self, frequency: Any, recency: Any, T: Any, weights: Any = None) -> ParetoNBD:
         """Fit by maximum likelihood on the distinct (frequency, recency, T) triples.
 
-        Parameters
-        ----------
-        frequency, recency, T : array_like
-            Per customer: repeat purchase periods, time from the first to the last
-            purchase, time from the first purchase to the end of observation.
-        weights : array_like, optional
-            Customers per row, for data that are already compressed.
-
-        Returns
-        -------
-        ParetoNBD
-            ``self``, fitted.
+        ``frequency``, ``recency`` and ``T`` are per customer, in one time unit (see
+        ``growthloop.models.mle.as_rft``); ``weights``, optional, counts the customers of
+        each row of data already compressed. Returns ``self``, fitted.
 
         References
         ----------
         .. [1] Fader and Hardie (2005), eqs. (18)-(20).
         """
         self._check_settings()
-        x, tx, T_ = as_rft(frequency, recency, T)
-        w = as_weights(weights, len(x))
-        (x, tx, T_), inverse, counts = unique_rows(x, tx, T_)
-        w = np.bincount(inverse, weights=w, minlength=len(counts))
-        keep = w > 0
-        st = _Stats(n=float(w.sum()), x=x[keep], tx=tx[keep], T=T_[keep], w=w[keep])
-        if st.w @ st.x == 0:
-            raise InputError(
-                "no customer has a repeat purchase (every frequency is 0), so the purchase "
-                "rate and the lifetime cannot be estimated; check the observation period "
-                "and that frequency counts repeat purchases"
-            )
-        result = fit_mle(
-            lambda theta, hessian: (*_loglik_grad(theta, st), None),
-            _start(st),
-            n=st.n,
-            names=self.param_names,
-            model=self.model_name,
-            tol=self.tol,
-            max_iter=self.max_iter,
-            hint=_HINT,
+        x, tx, T_, w = repeat_rows(frequency, recency, T, weights, lifetime="lifetime")
+        st = _Stats(n=float(w.sum()), x=x, tx=tx, T=T_, w=w)
+        return self._fit(
+            lambda theta, hessian: (*_loglik_grad(theta, st), None), _start(st), st.n
         )
-        self._store(result, st.n)
-        return self
 
     def log_likelihood(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
         """Log-likelihood of each customer's history under the fitted model.
@@ -264,8 +227,7 @@ class ParetoNBD(MLEstimator):
         .. [1] Fader and Hardie (2005), eq. (27).
         """
         r, alpha, s, beta = self._theta()
-        t = _horizon(t)
-        return _mean_alive(t, r, alpha, s, beta)
+        return _mean_alive(as_horizon(t), r, alpha, s, beta)
 
     def conditional_expected_purchases(
         self, t: Any, frequency: Any, recency: Any, T: Any
@@ -279,16 +241,10 @@ class ParetoNBD(MLEstimator):
         .. [1] Fader and Hardie (2005), eq. (41).
         """
         r, alpha, s, beta = self._theta()
-        t = _horizon(t)
-        p_alive = self.probability_alive(frequency, recency, T)
         x, _, T_ = as_rft(frequency, recency, T, allow_scalar=True)
-        try:
-            return p_alive * _mean_alive(t, r + x, alpha + T_, s, beta + T_)
-        except ValueError:
-            raise InputError(
-                f"t has shape {t.shape}, which does not match the customers' {x.shape}; "
-                "pass one horizon or one per customer"
-            ) from None
+        t, x, T_ = broadcast_horizon(t, x, T_)
+        p_alive = self.probability_alive(frequency, recency, T)
+        return p_alive * _mean_alive(t, r + x, alpha + T_, s, beta + T_)
 
     def predict(self, t: Any, frequency: Any, recency: Any, T: Any) -> np.ndarray:
         """Alias of ``conditional_expected_purchases``."""
@@ -314,13 +270,6 @@ def _mean_alive(t: Any, r: Any, alpha: Any, s: Any, beta: Any) -> np.ndarray:
     """``r beta / (alpha (s-1)) [1 - (beta/(beta+t))^(s-1)]`` without the s = 1 pole."""
     log_ratio = np.log1p(t / beta)
     return r / alpha * beta * log_ratio * exprel(-(s - 1) * log_ratio)
-
-
-def _horizon(t: Any) -> np.ndarray:
-    t = as_vector("t", t, allow_scalar=True)
-    if (t < 0).any():
-        raise InputError(f"the horizon t must be >= 0; got {t.min():g}")
-    return t
 
 
 def simulate_pareto_nbd(

@@ -57,7 +57,7 @@ PURCHASE_MODELS: dict[str, type[MLEstimator]] = {"bgnbd": BGNBD, "pareto": Paret
 #: Name of the segment of a pooled fit (all customers).
 POOLED = "all"
 DEFAULT_HORIZON_DAYS = 365
-#: Monthly, as ``growthloop.models.customer_lifetime_value`` (about 12.7 % a year).
+#: Monthly, as ``growthloop.models.clv.customer_lifetime_value`` (about 12.7 % a year).
 DEFAULT_DISCOUNT_RATE = 0.01
 #: Share of order value that is profit; 1 gives revenue CLV.
 DEFAULT_MARGIN = 1.0
@@ -306,7 +306,7 @@ class CustomerValueModel(Estimator):
           (BG/NBD: FHL 2005 eq. 10).
         - ``expected_order_value``: the Gamma-Gamma conditional mean order value, FHL
           (2005, JMR); Fader and Hardie (2013) eq. (5).
-        - ``clv``: ``growthloop.models.customer_lifetime_value`` over
+        - ``clv``: ``growthloop.models.clv.customer_lifetime_value`` over
           ``horizon_months(horizon_days)`` months, discounted at the monthly
           ``discount_rate``, times ``margin``.
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from growthloop.core.errors import InputError
 from growthloop.core.glossary import discount_factors
-from growthloop.models.mle import as_rft, as_vector, as_weights, unique_rows
+from growthloop.models.mle import as_rft, as_vector, distinct_rft, unique_rows
 
 __all__ = ["PERIODS_PER_MONTH", "compress", "customer_lifetime_value"]
 
@@ -48,11 +48,7 @@ def compress(
         Sorted by frequency, recency, T; ``weights`` sums to the number of customers
         (or to the total of the ``weights`` given).
     """
-    x, tx, t_end = as_rft(frequency, recency, T)
-    w = as_weights(weights, len(x))
-    (ux, utx, uT), inverse, counts = unique_rows(x, tx, t_end)
-    total = np.bincount(inverse, weights=w, minlength=len(counts))
-    return ux, utx, uT, total
+    return distinct_rft(frequency, recency, T, weights)
 
 
 # --------------------------------------------------------------------------- CLV
