@@ -2,7 +2,13 @@ from pathlib import Path
 
 import pytest
 
-from growthloop.core.config import DEFAULT_TOML, default_config, load_config, parse_config
+from growthloop.core.config import (
+    DEFAULT_TOML,
+    default_config,
+    default_toml,
+    load_config,
+    parse_config,
+)
 from growthloop.core.errors import ConfigError
 
 
@@ -61,3 +67,27 @@ def test_load_config_missing_file(tmp_path: Path):
 
 def test_warehouse_path_is_relative_to_the_project(tmp_path: Path):
     assert default_config().warehouse_path(tmp_path) == tmp_path / ".growthloop/warehouse.duckdb"
+
+
+def test_default_file_is_the_packaged_template_with_goals_filled_in():
+    text = default_toml(2027)
+    assert text.startswith(DEFAULT_TOML) and "$" not in text
+    cfg = parse_config(text)
+    assert cfg.model_copy(update={"goals": []}) == default_config()
+    assert [g.name for g in cfg.goals][:2] == ["precise_traffic_share_2027", "roas_2027"]
+    assert {g.period for g in cfg.goals} == {"2027"} and len(cfg.goals) == 8
+    assert cfg.decomposition is None and '# name = "new_users_2027"' in text
+    assert cfg.missing_fx == "error"
+    skip = parse_config(DEFAULT_TOML.replace('# missing_fx = "skip"', 'missing_fx = "skip"'))
+    assert skip.missing_fx == "skip"
+
+
+def test_default_file_with_a_new_user_goal_and_its_decomposition():
+    cfg = parse_config(default_toml(2026, (900, 1000, 1100.5)))
+    goal = cfg.goals[-1]
+    assert (goal.name, goal.kpi, goal.period) == ("new_users_2026", "new_users", "2026")
+    assert (goal.base, goal.target, goal.challenge) == (900, 1000, 1100.5)
+    d = cfg.decomposition
+    assert d is not None and d.goal == "new_users_2026" and d.quarterly_growth == 0.08
+    assert set(d.market_shares) == set(cfg.market_codes)
+    assert set(d.channel_shares) == set(cfg.channel_names)

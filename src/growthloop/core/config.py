@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 import tomllib
+from importlib import resources
 from pathlib import Path
+from string import Template
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -25,6 +27,8 @@ __all__ = [
     "Goal",
     "Market",
     "Privacy",
+    "default_config",
+    "default_toml",
     "load_config",
     "parse_config",
 ]
@@ -257,187 +261,29 @@ def load_config(path: Path | str = "growthloop.toml") -> Config:
     return parse_config(path.read_text(encoding="utf-8"), str(path))
 
 
-DEFAULT_TOML = """\
-# growthloop project file. Every key is documented here; `growthloop init` wrote it.
+# The default project file: a commented template (package data) whose goals section
+# starts at _GOALS_START. string.Template fills in ${year} and the new-user goal sizes;
+# ${example} is "# " to leave the new-user goal and its decomposition commented out.
+_TEMPLATE = resources.files("growthloop.core").joinpath("growthloop.toml").read_text(
+    encoding="utf-8")
+_GOALS_START = "\n# Goals:"
+_DEFAULT_NEW_USERS = (4_500_000, 5_000_000, 5_500_000)
 
-# Currency every report converts money into, with the day's rate from fx_rates.
-reporting_currency = "USD"
-
-# The embedded DuckDB warehouse, relative to this file.
-warehouse = ".growthloop/warehouse.duckdb"
-
-# Privacy: identifiers of people are replaced at ingest by HMAC-SHA256(key, id).
-# The key is read from the environment variable named by key_env and never stored.
-[privacy]
-pseudonymise = true
-key_env = "GROWTHLOOP_PSEUDONYM_KEY"
-# Groups smaller than this are suppressed in shared reports.
-min_group_size = 10
-
-# Markets: storefronts selling to one or more countries, each with its own currency.
-# region is one of: South-East Asia, Europe, Latin America, North America, Other.
-[[markets]]
-code = "ID"
-name = "Indonesia"
-region = "South-East Asia"
-currency = "IDR"
-
-[[markets]]
-code = "TH"
-name = "Thailand"
-region = "South-East Asia"
-currency = "THB"
-
-[[markets]]
-code = "SG"
-name = "Singapore"
-region = "South-East Asia"
-currency = "SGD"
-countries = ["MY"]
-
-[[markets]]
-code = "DE"
-name = "Germany"
-region = "Europe"
-currency = "EUR"
-countries = ["AT", "CH"]
-
-[[markets]]
-code = "FR"
-name = "France"
-region = "Europe"
-currency = "EUR"
-countries = ["BE"]
-
-[[markets]]
-code = "BR"
-name = "Brazil"
-region = "Latin America"
-currency = "BRL"
-
-[[markets]]
-code = "MX"
-name = "Mexico"
-region = "Latin America"
-currency = "MXN"
-
-[[markets]]
-code = "US"
-name = "United States"
-region = "North America"
-currency = "USD"
-countries = ["CA"]
-
-# Channels: kind is paid, owned, organic or referral; precise = true marks
-# targeted traffic, counted by the precise-traffic-share KPI (plan target >= 45 %).
-[[channels]]
-name = "live_commerce"
-label = "Live commerce"
-kind = "paid"
-precise = true
-
-[[channels]]
-name = "social_ads"
-label = "Social ads"
-kind = "paid"
-precise = true
-
-[[channels]]
-name = "search_ads"
-label = "Search ads"
-kind = "paid"
-precise = true
-
-[[channels]]
-name = "short_video"
-label = "Short video and content"
-kind = "owned"
-precise = false
-
-[[channels]]
-name = "referral"
-label = "Referral and social fission"
-kind = "referral"
-precise = false
-
-[[channels]]
-name = "email_crm"
-label = "Email and CRM"
-kind = "owned"
-precise = true
-
-[[channels]]
-name = "organic"
-label = "Organic and direct"
-kind = "organic"
-precise = false
-"""
+# The default project file without its goals (markets, channels, privacy).
+DEFAULT_TOML = Template(_TEMPLATE.partition(_GOALS_START)[0]).substitute()
 
 
-# Default KPI goals, the targets of a typical growth plan: (kpi, base, target, challenge);
-# direction from the KPI.
-PLAN_GOALS: list[tuple[str, float, float, float]] = [
-    ("precise_traffic_share", 0.40, 0.45, 0.50),
-    ("roas", 2.5, 3.0, 4.0),  # the plan's "channel ROI 3:1" is revenue / spend
-    ("add_to_cart_rate", 0.30, 0.38, 0.42),
-    ("payment_conversion_rate", 0.12, 0.18, 0.22),
-    ("new_user_conversion", 0.25, 0.35, 0.40),
-    ("repurchase_rate", 0.30, 0.35, 0.40),
-    ("nps", 50, 65, 75),
-    ("return_rate", 0.20, 0.15, 0.10),
-]
-# New-user shares by channel for the goal decomposition (a typical channel mix).
-PLAN_CHANNEL_SHARES = {"live_commerce": 0.20, "social_ads": 0.25, "search_ads": 0.12,
-                       "short_video": 0.13, "referral": 0.10, "email_crm": 0.05,
-                       "organic": 0.15}
-PLAN_MARKET_SHARES = {"ID": 0.22, "TH": 0.13, "SG": 0.05, "DE": 0.13, "FR": 0.10, "BR": 0.15,
-                      "MX": 0.10, "US": 0.12}
-
-
-def goals_toml(year: int, new_users: tuple[float, float, float] | None = None) -> str:
-    """The goals section of a default project file for ``year``.
+def default_toml(year: int, new_users: tuple[float, float, float] | None = None) -> str:
+    """A complete default project file with the plan's KPI goals for ``year``.
 
     ``new_users`` (base, target, challenge) adds an annual new-user goal and its
     decomposition into quarters (+8 % each), markets and channels; without it they are
     left as a commented example, since their size depends on the platform.
     """
-    lines = [
-        "",
-        "# Goals: a KPI, a period (2026, 2026-Q2 or 2026-05), an optional slice and the",
-        "# plan's three acceptance tiers: base (annual plan), target (industry-leading),",
-        "# challenge (breakthrough). For KPIs where lower is better, base >= target >= challenge.",
-    ]
-    for kpi, base, target, challenge in PLAN_GOALS:
-        lines += ["[[goals]]", f'name = "{kpi}_{year}"', f'kpi = "{kpi}"',
-                  f'period = "{year}"']
-        if challenge < base:
-            lines.append('direction = "down"')
-        lines += [f"base = {base:g}", f"target = {target:g}", f"challenge = {challenge:g}", ""]
-    nu = [
-        "[[goals]]", f'name = "new_users_{year}"', 'kpi = "new_users"', f'period = "{year}"',
-        *(f"{k} = {v:g}" for k, v in zip(("base", "target", "challenge"),
-                                         new_users or (4_500_000, 5_000_000, 5_500_000),
-                                         strict=True)),
-        "",
-        "# The annual new-user goal split into quarters growing by quarterly_growth, then into",
-        "# markets and channels by these shares (each set sums to 1).",
-        "[decomposition]", f'goal = "new_users_{year}"', "quarterly_growth = 0.08",
-        "market_shares = { " + ", ".join(f"{k} = {v:g}" for k, v in
-                                         PLAN_MARKET_SHARES.items()) + " }",
-        "channel_shares = { " + ", ".join(f"{k} = {v:g}" for k, v in
-                                          PLAN_CHANNEL_SHARES.items()) + " }",
-    ]
-    if new_users is None:
-        lines += ["# An annual new-user goal (size it to the platform) and its decomposition:"]
-        lines += [f"# {line}" if line else "#" for line in nu]
-    else:
-        lines += nu
-    return "\n".join(lines) + "\n"
-
-
-def default_toml(year: int, new_users: tuple[float, float, float] | None = None) -> str:
-    """A complete default project file with goals for ``year``."""
-    return DEFAULT_TOML + goals_toml(year, new_users)
+    base, target, challenge = new_users or _DEFAULT_NEW_USERS
+    return Template(_TEMPLATE).substitute(
+        year=year, example="# " if new_users is None else "", new_users_base=f"{base:g}",
+        new_users_target=f"{target:g}", new_users_challenge=f"{challenge:g}")
 
 
 def default_config() -> Config:

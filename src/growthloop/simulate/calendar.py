@@ -13,19 +13,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from growthloop.simulate.params import EUROPE, LATAM, NORTH_AMERICA, OTHER, SEA
+from growthloop.simulate.params import EUROPE, LATAM, NORTH_AMERICA, OTHER, SEA, SESSION_CAP_DAYS
 
 __all__ = [
+    "DAY_US",
     "FESTIVAL_PEAKS",
     "LOCAL_HOUR_WEIGHTS",
     "WEEKDAY_MULTIPLIERS",
     "Calendar",
     "build_calendar",
+    "draw_weighted",
     "festival_days",
     "festival_multiplier",
     "time_of_day",
+    "to_micros",
     "weekday_multiplier",
 ]
+
+DAY_US = 86_400_000_000  # microseconds in a day
 
 # Monday .. Sunday; weekend peak, mean 1.
 WEEKDAY_MULTIPLIERS: tuple[float, ...] = (0.93, 0.94, 0.96, 0.98, 1.03, 1.10, 1.06)
@@ -95,9 +100,24 @@ def festival_multiplier(dates: np.ndarray, region: str, start: dt.date, days: in
     return mult
 
 
+def to_micros(t: np.ndarray, start_us: int) -> np.ndarray:
+    """Days since the horizon start (float) to epoch microseconds (int64)."""
+    return start_us + np.rint(np.asarray(t) * DAY_US).astype(np.int64)
+
+
+def draw_weighted(rng: np.random.Generator, weights: np.ndarray, n: int) -> np.ndarray:
+    """``n`` indices into ``weights`` drawn in proportion to them (inverse CDF)."""
+    w = np.asarray(weights)
+    return np.minimum(np.searchsorted(np.cumsum(w) / w.sum(), rng.random(n), side="right"),
+                      len(w) - 1)
+
+
 @dataclass(frozen=True)
 class Calendar:
-    """The horizon: ``dates[d]`` is day ``d``; seasonality per market and day."""
+    """The horizon: ``dates[d]`` is day ``d``; seasonality per market and day.
+
+    Times are float days since the start; the horizon ends at ``end``.
+    """
 
     start: dt.date
     days: int
@@ -109,6 +129,26 @@ class Calendar:
     def season(self, weekday_power: float = 1.0, festival_power: float = 1.0) -> np.ndarray:
         """(markets, days) multiplier ``weekday**a * festival**b``."""
         return self.weekday[None, :] ** weekday_power * self.festival ** festival_power
+
+    @property
+    def end(self) -> float:
+        """The horizon end, in days since the start."""
+        return float(self.days)
+
+    @property
+    def last_session_start(self) -> float:
+        """The latest start of a session that must end inside the horizon."""
+        return self.end - SESSION_CAP_DAYS
+
+    @property
+    def start_us(self) -> int:
+        """The start (midnight UTC) in epoch microseconds."""
+        return int((dt.datetime(self.start.year, self.start.month, self.start.day)
+                    - dt.datetime(1970, 1, 1)) // dt.timedelta(microseconds=1))
+
+    def day_of(self, t: np.ndarray) -> np.ndarray:
+        """Day index (0 .. days - 1) of times ``t``."""
+        return np.clip(np.floor(t).astype(np.int64), 0, self.days - 1)
 
 
 def build_calendar(start: dt.date, days: int, regions: Sequence[str]) -> Calendar:
@@ -124,8 +164,6 @@ def time_of_day(rng: np.random.Generator, utc_offset_hours: np.ndarray) -> np.nd
 
     Wrapped inside the same UTC day so a day's count stays on that day.
     """
-    w = np.asarray(LOCAL_HOUR_WEIGHTS)
-    hour = np.minimum(np.searchsorted(np.cumsum(w) / w.sum(), rng.random(len(utc_offset_hours)),
-                                      side="right"), 23)
+    hour = draw_weighted(rng, np.asarray(LOCAL_HOUR_WEIGHTS), len(utc_offset_hours))
     local = hour + rng.random(len(utc_offset_hours))
     return np.mod(local - utc_offset_hours, 24.0) / 24.0

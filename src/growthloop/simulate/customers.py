@@ -24,6 +24,7 @@ __all__ = [
     "referral_multiplier",
     "segment_cumsum",
     "simulate_referrals",
+    "sort_rank",
 ]
 
 
@@ -44,6 +45,14 @@ def segment_cumsum(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     before = np.concatenate([[0.0], c[ends[:-1] - 1]]) if len(counts) else np.zeros(0)
     before = np.where(np.concatenate([[0], ends[:-1]]) > 0, before, 0.0)
     return c - np.repeat(before, counts)
+
+
+def sort_rank(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The stable order sorting ``t`` and the rank (new position) of each element."""
+    order = np.argsort(t, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return order, rank
 
 
 def expand_daily_counts(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -49,6 +49,14 @@ class FxRates:
     def index(self, currency: str) -> int:
         return self.currencies.index(currency)
 
+    def indices(self, currencies: Sequence[str]) -> np.ndarray:
+        """Row of each of ``currencies`` in ``rates``."""
+        return np.asarray([self.index(c) for c in currencies])
+
+    def to_local(self, amount: np.ndarray, row: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """Reporting-currency ``amount`` in the currency of ``rates`` row ``row`` on ``day``."""
+        return amount / self.rates[row, day]
+
 
 def simulate_fx(rng: np.random.Generator, currencies: Sequence[str], reporting: str,
                 days: int) -> FxRates:

@@ -17,15 +17,30 @@ import numpy as np
 from growthloop.simulate.customers import choice, segment_cumsum
 from growthloop.simulate.params import TOUCH_GAP_MEAN_DAYS, WorldParams
 
-__all__ = ["Journeys", "expected_conversion", "simulate_journeys"]
+__all__ = [
+    "Journeys",
+    "email_with_consent_only",
+    "expected_conversion",
+    "simulate_journeys",
+    "touch_mix_without_email",
+]
 
 
-def _no_email_mix(params: WorldParams) -> np.ndarray:
+def touch_mix_without_email(params: WorldParams) -> np.ndarray:
+    """The touch mix of people without marketing consent: email's share goes to organic."""
     mix = params.touch_mix.copy()
     if params.email_channel >= 0 and params.organic_channel >= 0:
         mix[:, params.organic_channel] += mix[:, params.email_channel]
         mix[:, params.email_channel] = 0.0
     return mix
+
+
+def email_with_consent_only(params: WorldParams, channel: np.ndarray,
+                            consent_marketing: np.ndarray) -> np.ndarray:
+    """``channel`` with email touches of people without marketing consent made organic."""
+    if params.email_channel >= 0 and params.organic_channel >= 0:
+        channel[(channel == params.email_channel) & ~consent_marketing] = params.organic_channel
+    return channel
 
 
 def expected_conversion(params: WorldParams) -> np.ndarray:
@@ -37,7 +52,7 @@ def expected_conversion(params: WorldParams) -> np.ndarray:
     cons = params.consent[:, 1]
     mu = params.later_touches_mean
     g_e = (params.touch_mix * (1.0 - params.effect)).sum(axis=1)
-    g_n = (_no_email_mix(params) * (1.0 - params.effect)).sum(axis=1)
+    g_n = (touch_mix_without_email(params) * (1.0 - params.effect)).sum(axis=1)
     later = cons * np.exp(mu * (g_e - 1.0)) + (1.0 - cons) * np.exp(mu * (g_n - 1.0))
     return 1.0 - (1.0 - params.base_conversion)[:, None] * (1.0 - params.effect) * later[:, None]
 
@@ -70,10 +85,8 @@ def simulate_journeys(rng: np.random.Generator, params: WorldParams, signup_t: n
     owner = np.repeat(np.arange(n), n_later)
     t_later = signup_t[owner] + segment_cumsum(
         rng.exponential(TOUCH_GAP_MEAN_DAYS, size=len(owner)), n_later)
-    ch_later = choice(rng, params.touch_mix, market[owner])
-    if params.email_channel >= 0 and params.organic_channel >= 0:
-        no_consent = (ch_later == params.email_channel) & ~consent_marketing[owner]
-        ch_later[no_consent] = params.organic_channel
+    ch_later = email_with_consent_only(params, choice(rng, params.touch_mix, market[owner]),
+                                       consent_marketing[owner])
     keep = t_later < last_start
     user = np.concatenate([np.arange(n), owner[keep]])
     t = np.concatenate([signup_t, t_later[keep]])

@@ -1,9 +1,12 @@
-"""After the order: fulfilment (delivery time, status, returns) and NPS survey answers.
+"""Orders: first and repeat purchases, their values, fulfilment and NPS survey answers.
 
-Delivery takes Gamma(shape, scale) days by region; a share of orders is cancelled,
-a market-specific share of the rest is returned Exp(7 days) after delivery. NPS
-answers come from a sample of delivered orders and are worse after a slow delivery
-(longer than 1.5 x the region's mean), a hygiene factor of satisfaction.
+First purchases come from the journeys; repeat purchases follow the BG/NBD model from
+the first purchase to the horizon end and order values the Gamma-Gamma model (both
+Fader, Hardie & Lee 2005). Delivery takes Gamma(shape, scale) days by region; a share
+of orders is cancelled, a market-specific share of the rest is returned Exp(7 days)
+after delivery. NPS answers come from a sample of delivered orders and are worse
+after a slow delivery (longer than 1.5 x the region's mean), a hygiene factor of
+satisfaction.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import numpy as np
 from scipy import special
 
 from growthloop.core.schema import ORDER_STATUSES
-from growthloop.simulate.customers import choice
+from growthloop.simulate.customers import bgnbd_repeat_times, choice, sort_rank
 from growthloop.simulate.params import (
     NPS_RESPONSE_RATE,
     NPS_SLOW_FACTOR,
@@ -22,7 +25,18 @@ from growthloop.simulate.params import (
     WorldParams,
 )
 
-__all__ = ["NPS_SCORE_GIVEN_CATEGORY", "Fulfilment", "expected_nps", "fulfil", "nps_surveys"]
+__all__ = [
+    "NPS_SCORE_GIVEN_CATEGORY",
+    "Fulfilment",
+    "Orders",
+    "Purchases",
+    "Surveys",
+    "expected_nps",
+    "fulfil",
+    "nps_surveys",
+    "order_values",
+    "repeat_purchases",
+]
 
 _S = {s: i for i, s in enumerate(ORDER_STATUSES)}
 # P(score | promoter, passive, detractor), scores 0..10
@@ -32,6 +46,39 @@ NPS_SCORE_GIVEN_CATEGORY = np.array([
     [0.04, 0.03, 0.05, 0.08, 0.12, 0.25, 0.43, 0, 0, 0, 0],
 ])
 PAID_ONLY_DAYS = 0.25  # orders younger than this at the horizon end are not shipped yet
+
+
+@dataclass(frozen=True)
+class Purchases:
+    """Every order in time order: the buyer and when; first purchases come first in ties."""
+
+    user: np.ndarray
+    t: np.ndarray
+    first: np.ndarray  # the user's first purchase
+    first_rank: np.ndarray  # (first purchases,) position of the i-th given first purchase
+
+
+def repeat_purchases(rng: np.random.Generator, params: WorldParams, first_user: np.ndarray,
+                     first_t: np.ndarray, user_market: np.ndarray, horizon: float) -> Purchases:
+    """The first purchases and BG/NBD repeats of each buyer from the first to ``horizon``."""
+    cm = user_market[first_user]
+    lam = rng.gamma(params.bgnbd[cm, 0], 1.0 / params.bgnbd[cm, 1])
+    drop = rng.beta(params.bgnbd[cm, 2], params.bgnbd[cm, 3])
+    owner, offset = bgnbd_repeat_times(rng, lam, drop, horizon - first_t)
+    o_user_raw = np.concatenate([first_user, first_user[owner]])
+    o_t_raw = np.concatenate([first_t, first_t[owner] + offset])
+    o_sort, o_rank = sort_rank(o_t_raw)
+    return Purchases(user=o_user_raw[o_sort], t=o_t_raw[o_sort],
+                     first=(np.arange(len(o_sort)) < len(first_user))[o_sort],
+                     first_rank=o_rank[: len(first_user)])
+
+
+def order_values(rng: np.random.Generator, params: WorldParams, user_market: np.ndarray,
+                 order_user: np.ndarray, multiplier: np.ndarray) -> np.ndarray:
+    """Gamma-Gamma values (reporting currency): a mean per user, orders around it."""
+    nu = rng.gamma(params.gg[user_market, 1], 1.0 / params.gg[user_market, 2])
+    om = user_market[order_user]
+    return rng.gamma(params.gg[om, 0], 1.0 / nu[order_user]) * multiplier
 
 
 @dataclass(frozen=True)
@@ -64,6 +111,24 @@ def fulfil(rng: np.random.Generator, order_t: np.ndarray, market: np.ndarray,
                       delivery_days=delivery)
 
 
+@dataclass(frozen=True)
+class Orders:
+    """Every order in time order (the order index) with its value and fate."""
+
+    user: np.ndarray
+    t: np.ndarray
+    first: np.ndarray  # the user's first purchase
+    first_rank: np.ndarray  # (first purchases,) order index of each, in the given order
+    market: np.ndarray  # the buyer's market
+    value: np.ndarray  # reporting currency, as generated
+    amount: np.ndarray  # in the market's currency at the day's rate
+    product: np.ndarray  # the product bought
+    fulfilment: Fulfilment
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+
 def expected_nps(params: WorldParams) -> np.ndarray:
     """Expected NPS (promoters % - detractors %) per market over delivered orders."""
     shape = params.delivery_gamma[:, 0]
@@ -74,9 +139,18 @@ def expected_nps(params: WorldParams) -> np.ndarray:
     return 100.0 * ((1.0 - slow) * normal + slow * slow_nps)
 
 
+@dataclass(frozen=True)
+class Surveys:
+    """NPS answers: the order asked about, the response time and the score 0-10."""
+
+    order: np.ndarray
+    t: np.ndarray
+    score: np.ndarray
+
+
 def nps_surveys(rng: np.random.Generator, fulfilment: Fulfilment, market: np.ndarray,
-                params: WorldParams, horizon: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(order index, response time, score) for sampled delivered orders."""
+                params: WorldParams, horizon: float) -> Surveys:
+    """Answers for sampled delivered orders, in order-index order."""
     n = len(market)
     respond = ~np.isnan(fulfilment.delivered_t) & (rng.random(n) < NPS_RESPONSE_RATE)
     response_t = fulfilment.delivered_t + rng.exponential(1.5, size=n)
@@ -87,4 +161,4 @@ def nps_surveys(rng: np.random.Generator, fulfilment: Fulfilment, market: np.nda
     probs = np.vstack([params.nps_normal, params.nps_slow])
     category = choice(rng, probs, m + params.n_markets * slow)
     score = choice(rng, NPS_SCORE_GIVEN_CATEGORY, category)
-    return idx, response_t[idx], score
+    return Surveys(order=idx, t=response_t[idx], score=score)

@@ -3,7 +3,8 @@
 Files are written under a temporary name in the output folder and renamed when
 complete, so an interrupted run never leaves a half-written table. Parquet options
 are fixed (zstd, statistics, dictionary encoding) and no timestamps go into the
-metadata, so the same data gives byte-identical files.
+metadata, so the same data gives byte-identical files. The Arrow helpers build
+columns from index arrays (-1 for null) and times in days.
 """
 
 from __future__ import annotations
@@ -16,15 +17,61 @@ from types import TracebackType
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from growthloop.core.schema import arrow_schema
+from growthloop.simulate.calendar import to_micros
 
-__all__ = ["AtomicParquetWriter", "jsonable", "write_json", "write_table"]
+__all__ = [
+    "AtomicParquetWriter",
+    "constant",
+    "id_width",
+    "jsonable",
+    "string_ids",
+    "strings",
+    "take",
+    "timestamps",
+    "write_json",
+    "write_table",
+]
 
 ROW_GROUP_SIZE = 1_000_000
 _OPTIONS = {"compression": "zstd", "compression_level": 3, "use_dictionary": True,
             "write_statistics": True}
+
+
+def id_width(n: int, minimum: int) -> int:
+    """Digits of the zero-padded ids of ``n`` things, at least ``minimum``."""
+    return max(minimum, len(str(max(n - 1, 0))))
+
+
+def string_ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
+    """``prefix`` + zero-padded ``numbers``, built with Arrow compute."""
+    s = pc.cast(pa.array(np.asarray(numbers, dtype=np.int64)), pa.string())
+    return pc.binary_join_element_wise(prefix, pc.utf8_lpad(s, width=width, padding="0"), "")
+
+
+def strings(values: list[str] | tuple[str, ...]) -> pa.Array:
+    return pa.array(list(values), pa.string())
+
+
+def take(values: pa.Array, idx: np.ndarray) -> pa.Array:
+    """``values[idx]``, null where ``idx`` < 0."""
+    idx = np.asarray(idx, dtype=np.int64)
+    return values.take(pa.array(idx, mask=idx < 0, type=pa.int64()))
+
+
+def constant(value: str, n: int) -> pa.Array:
+    """``n`` copies of the string ``value``."""
+    return pa.array([value], pa.string()).take(pa.array(np.zeros(n, dtype=np.int64)))
+
+
+def timestamps(t: np.ndarray, start_us: int) -> pa.Array:
+    """Microsecond timestamps of times ``t`` (days since ``start_us``), null where NaN."""
+    t = np.asarray(t, dtype=float)
+    us = to_micros(np.nan_to_num(t), start_us)
+    return pa.array(us, mask=np.isnan(t), type=pa.int64()).cast(pa.timestamp("us"))
 
 
 def _temp_path(path: Path) -> Path:

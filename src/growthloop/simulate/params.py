@@ -233,6 +233,14 @@ class WorldParams:
     def n_channels(self) -> int:
         return len(self.channels)
 
+    def channel_index(self, name: str) -> int:
+        """Index of channel ``name``; -2 (neither a channel nor -1, none) when not configured."""
+        return _index(self.channels, name, -2)
+
+
+def _index(names: tuple[str, ...], name: str, missing: int) -> int:
+    return names.index(name) if name in names else missing
+
 
 def _region(region: str) -> str:
     return region if region in REGIONS else OTHER
@@ -256,7 +264,7 @@ def build_params(config: Config, usd_per_reporting_unit: float) -> WorldParams:
     baseline = tuple(i for i, k in enumerate(kinds) if k in ("organic", "owned"))
     referral = next((i for i, k in enumerate(kinds) if k == "referral"), -1)
     organic = next((i for i, k in enumerate(kinds) if k == "organic"), -1)
-    email = channels.index("email_crm") if "email_crm" in channels else -1
+    email = _index(channels, "email_crm", -1)
 
     def per_market(code_table: Mapping[str, float], region_table: Mapping[str, object] | None,
                    default: float) -> np.ndarray:

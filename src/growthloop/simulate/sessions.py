@@ -22,10 +22,11 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from growthloop.core.schema import EVENT_TYPES, arrow_schema
+from growthloop.simulate.calendar import to_micros
 from growthloop.simulate.customers import choice, segment_cumsum
+from growthloop.simulate.output import string_ids, strings, take
 from growthloop.simulate.params import (
     LIVE_EXTRA_INTERACTIONS_MEAN,
     LIVE_INTERACTION,
@@ -47,8 +48,6 @@ __all__ = [
     "make_sessions",
     "noncomplete_depth",
     "product_draws",
-    "string_ids",
-    "to_micros",
 ]
 
 LAYOUT: tuple[str, ...] = ("session_start", "page_view", "content_view", "content_complete",
@@ -56,18 +55,6 @@ LAYOUT: tuple[str, ...] = ("session_start", "page_view", "content_view", "conten
                            "share", "purchase", "refund")
 _L = {name: i for i, name in enumerate(LAYOUT)}
 _LAYOUT_CODES = np.asarray([EVENT_TYPES.index(x) for x in LAYOUT], dtype=np.int64)
-_DAY_US = 86_400_000_000
-
-
-def to_micros(t: np.ndarray, start_us: int) -> np.ndarray:
-    """Days since the horizon start (float) to epoch microseconds (int64)."""
-    return start_us + np.rint(np.asarray(t) * _DAY_US).astype(np.int64)
-
-
-def string_ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
-    """``prefix`` + zero-padded ``numbers``, built with Arrow compute."""
-    s = pc.cast(pa.array(np.asarray(numbers, dtype=np.int64)), pa.string())
-    return pc.binary_join_element_wise(prefix, pc.utf8_lpad(s, width=width, padding="0"), "")
 
 
 def noncomplete_depth(rng: np.random.Generator, funnel: np.ndarray,
@@ -103,11 +90,26 @@ class Sessions:
     def __len__(self) -> int:
         return len(self.start)
 
+    def event_counts(self) -> np.ndarray:
+        """Events of each session (int64)."""
+        return self.counts.sum(axis=1, dtype=np.int64)
+
     def slice(self, lo: int, hi: int) -> Sessions:
         return Sessions(**{f.name: getattr(self, f.name)[lo:hi] for f in fields(self)})
 
     def take(self, idx: np.ndarray) -> Sessions:
         return Sessions(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+    @classmethod
+    def block(cls, *, start: np.ndarray, market: np.ndarray, counts: np.ndarray,
+              duration: np.ndarray, product: np.ndarray, **columns: np.ndarray) -> Sessions:
+        """Sessions from the columns given; the others are -1 (none), ``anon_until`` -inf."""
+        n = len(start)
+        given = {"start": start, "market": market, "counts": counts, "duration": duration,
+                 "product": product, **columns}
+        return cls(**{f.name: given[f.name] if f.name in given
+                      else np.full(n, -np.inf) if f.name == "anon_until"
+                      else np.full(n, -1, np.int64) for f in fields(cls)})
 
 
 def concat_sessions(blocks: list[Sessions]) -> Sessions:
@@ -127,10 +129,8 @@ def make_sessions(rng: np.random.Generator, params: WorldParams, *, depth: np.nd
     if refund:
         counts[:, _L["refund"]] = 1
         return counts, np.zeros(n)
-    short = channel == (params.channels.index("short_video")
-                        if "short_video" in params.channels else -2)
-    live = channel == (params.channels.index("live_commerce")
-                       if "live_commerce" in params.channels else -2)
+    short = channel == params.channel_index("short_video")
+    live = channel == params.channel_index("live_commerce")
     counts[:, _L["session_start"]] = 1
     counts[:, _L["page_view"]] = 1 + rng.poisson(PAGE_VIEWS_EXTRA_MEAN, n)
     views = np.where(short, 1 + rng.poisson(SHORT_VIDEO_EXTRA_VIEWS_MEAN, n),
@@ -181,10 +181,6 @@ class EventContext:
 FIXED_PROPERTIES: tuple[str, ...] = ('{"format":"short_video"}', '{"format":"live"}',
                                      '{"mechanism":"share"}', '{"mechanism":"group_buy"}',
                                      '{"mechanism":"points"}')
-
-
-def _nullable_take(values: pa.Array, idx: np.ndarray) -> pa.Array:
-    return values.take(pa.array(idx, mask=idx < 0, type=pa.int64()))
 
 
 def product_draws(rng: np.random.Generator, n: int, n_products: int) -> np.ndarray:
@@ -248,18 +244,18 @@ def event_chunk(rng: np.random.Generator, s: Sessions, session_offset: int, even
     device = s.device[sess]
     arrays = [
         string_ids("e", np.arange(event_offset, event_offset + n_ev), ctx.event_width),
-        _nullable_take(ctx.user_ids, user),
-        _nullable_take(ctx.anon_ids, s.anon[sess]),
+        take(ctx.user_ids, user),
+        take(ctx.anon_ids, s.anon[sess]),
         string_ids("s", session_offset + sess, ctx.session_width),
         ts,
-        pa.array(list(EVENT_TYPES), pa.string()).take(pa.array(_LAYOUT_CODES[kind])),
+        strings(EVENT_TYPES).take(pa.array(_LAYOUT_CODES[kind])),
         ctx.market_codes.take(pa.array(s.market[sess])),
-        _nullable_take(ctx.channel_names, channel),
-        _nullable_take(ctx.campaign_names, campaign),
-        _nullable_take(ctx.devices, device),
-        _nullable_take(ctx.products, product),
+        take(ctx.channel_names, channel),
+        take(ctx.campaign_names, campaign),
+        take(ctx.devices, device),
+        take(ctx.products, product),
         pa.array(value, mask=~money, type=pa.float64()),
-        _nullable_take(ctx.market_currency, np.where(money, s.market[sess], -1)),
-        _nullable_take(ctx.properties, props),
+        take(ctx.market_currency, np.where(money, s.market[sess], -1)),
+        take(ctx.properties, props),
     ]
     return pa.Table.from_arrays(arrays, schema=arrow_schema("events"))

@@ -1,0 +1,525 @@
+"""The ground truth of a simulated world (truth.json): every generating parameter, the
+expected values derived from them, and realised counts tallied as the data was drawn.
+
+Sections follow the stages of the simulation; ``realised`` holds counts taken from the
+generated tables' own definitions (see its ``definitions``), for checking KPI code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+from growthloop.core.config import Config
+from growthloop.core.schema import DEVICES, ORDER_STATUSES, REFERRAL_MECHANISMS
+from growthloop.simulate.acquisition import Acquisition, Signups, SignupValue
+from growthloop.simulate.calendar import (
+    DAY_US,
+    FESTIVAL_PEAKS,
+    WEEKDAY_MULTIPLIERS,
+    Calendar,
+    to_micros,
+)
+from growthloop.simulate.customers import bgnbd_prob_no_repeat
+from growthloop.simulate.experiments import Assignment, Experiment
+from growthloop.simulate.fx import MEAN_REVERSION, FxRates
+from growthloop.simulate.journeys import Journeys
+from growthloop.simulate.orders import NPS_SCORE_GIVEN_CATEGORY, Orders, expected_nps
+from growthloop.simulate.params import (
+    ANONYMOUS_SESSIONS_PER_VISITOR,
+    BROWSE_BEFORE_PURCHASE_DAYS,
+    LIVE_EXTRA_INTERACTIONS_MEAN,
+    LIVE_INTERACTION,
+    N_PRODUCTS,
+    NPS_RESPONSE_RATE,
+    NPS_SLOW_FACTOR,
+    PAGE_VIEWS_EXTRA_MEAN,
+    PRODUCT_VIEWS_EXTRA_MEAN,
+    REFERRAL_DELAY_MEAN_DAYS,
+    RETURN_DELAY_MEAN_DAYS,
+    SESSION_CAP_DAYS,
+    SESSION_GAP_SECONDS,
+    SHORT_VIDEO_COMPLETION,
+    SHORT_VIDEO_EXTRA_VIEWS_MEAN,
+    TOUCH_GAP_MEAN_DAYS,
+    VALUE_WINDOW_DAYS,
+    WorldParams,
+)
+from growthloop.simulate.sessions import LAYOUT, Sessions
+from growthloop.simulate.traffic import BrowsePool
+
+__all__ = ["VERSION", "Activity", "Traffic", "realised_traffic", "truth_document"]
+
+VERSION = 1
+CONVERSION_DAYS = 30  # windows after sign-up of the realised conversion and retention
+RETENTION_DAYS = (7, 30)
+Experiments = tuple[tuple[Experiment, Assignment], ...]
+
+
+# ---- realised activity and traffic, tallied while the world is generated --------------------
+
+@dataclass(frozen=True)
+class Activity:
+    """Per user: an identified event, one in the retention window, a share event."""
+
+    signup_us: np.ndarray
+    active: np.ndarray
+    retained: np.ndarray
+    shared: np.ndarray
+
+    @classmethod
+    def empty(cls, signup_us: np.ndarray) -> Activity:
+        n = len(signup_us)
+        return cls(signup_us, np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool))
+
+    def tally(self, user: np.ndarray, ts_us: np.ndarray, kind: np.ndarray) -> None:
+        """Record events: user index (-1 anonymous), epoch microseconds, ``LAYOUT`` index."""
+        known = user >= 0
+        user, since = user[known], ts_us[known] - self.signup_us[user[known]]
+        self.active[user] = True
+        d0, d1 = RETENTION_DAYS
+        self.retained[user[(since >= d0 * DAY_US) & (since < d1 * DAY_US)]] = True
+        self.shared[user[kind[known] == LAYOUT.index("share")]] = True
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Sessions and events in all, and sessions by market and channel."""
+
+    sessions: int
+    events: int
+    by_channel: np.ndarray  # (markets, 1 + channels): column 0 = no channel (refunds)
+    organic_weekly: dict[str, dict[str, object]]
+
+
+def _period_labels(us: np.ndarray, grain: str) -> np.ndarray:
+    """UTC month ("2025-01") or ISO week (its Monday, "2024-12-30") of epoch microseconds."""
+    day = np.asarray(us, dtype=np.int64) // DAY_US
+    if grain == "week":
+        return (day - (day + 3) % 7).astype("datetime64[D]").astype(str)  # 1970-01-01: Thu
+    return day.astype("datetime64[D]").astype("datetime64[M]").astype(str)
+
+
+def _by_market_period(params: WorldParams, market: np.ndarray, labels: np.ndarray,
+                      weights: np.ndarray | None = None) -> dict[str, dict[str, object]]:
+    """Counts (or sums of ``weights``) by market and period label."""
+    out: dict[str, dict[str, object]] = {}
+    for i, m in enumerate(params.markets):
+        sel = market == i
+        keys, inv = np.unique(labels[sel], return_inverse=True)
+        w = None if weights is None else weights[sel]
+        out[m] = dict(zip(keys.tolist(), np.bincount(inv, w, minlength=len(keys)), strict=True))
+    return out
+
+
+def realised_traffic(params: WorldParams, sessions: Sessions, start_us: int) -> Traffic:
+    """Counts of the sessions as generated: a session's first event is at its start."""
+    nm, nc = params.n_markets, params.n_channels
+    s_organic = np.asarray([k == "organic" for k in params.kinds] + [False])[sessions.channel]
+    s_by_channel = np.bincount(sessions.market * (nc + 1) + sessions.channel + 1,
+                               minlength=nm * (nc + 1)).reshape(nm, nc + 1)
+    organic_weekly = _by_market_period(
+        params, sessions.market[s_organic],
+        _period_labels(to_micros(sessions.start[s_organic], start_us), "week"))
+    return Traffic(sessions=len(sessions), events=int(sessions.event_counts().sum()),
+                   by_channel=s_by_channel, organic_weekly=organic_weekly)
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+def _by_market(params: WorldParams, values: np.ndarray) -> dict[str, object]:
+    return {m: values[i] for i, m in enumerate(params.markets)}
+
+
+def _by_market_channel(params: WorldParams, values: np.ndarray,
+                       channels: tuple[int, ...] | None = None) -> dict[str, dict[str, object]]:
+    cols = range(params.n_channels) if channels is None else channels
+    return {m: {params.channels[c]: values[i, c] for c in cols}
+            for i, m in enumerate(params.markets)}
+
+
+def _rows_by_market(params: WorldParams, names: tuple[str, ...],
+                    values: np.ndarray) -> dict[str, dict[str, object]]:
+    """``values[i]`` (one per name) of each market ``i`` as a mapping."""
+    return {m: dict(zip(names, values[i], strict=True)) for i, m in enumerate(params.markets)}
+
+
+def _kept(orders: Orders) -> np.ndarray:
+    """Orders neither cancelled nor returned."""
+    status = orders.fulfilment.status
+    return (status != ORDER_STATUSES.index("cancelled")) & (
+        status != ORDER_STATUSES.index("returned"))
+
+
+# ---- sections ------------------------------------------------------------------------------
+
+def _meta(cfg: Config, params: WorldParams, cal: Calendar, seed: int, n_users: int,
+          n: int) -> dict[str, object]:
+    return {
+        "generator": "growthloop.simulate", "version": VERSION, "seed": seed,
+        "n_users_requested": n_users, "n_users": n, "days": cal.days,
+        "start": cal.start.isoformat(),
+        "horizon_end": (cal.start + dt.timedelta(days=cal.days)).isoformat(),
+        "reporting_currency": cfg.reporting_currency, "time_unit": "days",
+        "markets": {m.code: {"region": params.regions[i], "currency": m.currency,
+                             "countries": list(m.countries),
+                             "utc_offset_hours": params.utc_offset[i]}
+                    for i, m in enumerate(cfg.markets)},
+        "channels": {c.name: c.kind for c in cfg.channels},
+        "money": "amounts are generated in the reporting currency and written in the "
+                 "market's currency divided by that day's fx rate (UTC date)",
+    }
+
+
+def _calendar(cal: Calendar) -> dict[str, object]:
+    return {
+        "weekday_multipliers_mon_to_sun": list(WEEKDAY_MULTIPLIERS),
+        "festival_peaks_by_region": FESTIVAL_PEAKS,
+        "festivals_in_horizon": [[name, d.isoformat()] for name, d in cal.festivals],
+        "signup_seasonality": "weekday * festival",
+        "browse_seasonality": "weekday * festival (anonymous visitors)",
+        "spend_seasonality": "always-on campaigns weekday^0.6 * festival^0.8; flights "
+                             "weekday^0.6 * festival^0.5; festival pushes (festival - 1)",
+    }
+
+
+def _fx(fx: FxRates) -> dict[str, object]:
+    return {"base_rates": fx.base, "daily_log_volatility": fx.volatility,
+            "mean_reversion": MEAN_REVERSION,
+            "definition": "rate = reporting-currency units per one unit of currency; "
+                          "log(rate/base) is a mean-reverting random walk"}
+
+
+def _media(params: WorldParams, acq: Acquisition, signups: Signups,
+           orders: Orders) -> dict[str, object]:
+    """Per (market, channel) pair: the response, spend, targets and the realised return."""
+    plan, pairs, shapes = acq.plan, acq.plan.pairs, acq.plan.campaigns
+    value_net, value_gross = acq.value.net, acq.value.gross
+    paid_user = signups.paid
+    user_pair = np.where(paid_user, acq.pair_of[signups.market, np.maximum(signups.channel, 0)],
+                         -1)
+    pair_users = np.bincount(user_pair[paid_user], minlength=len(pairs))
+    o_pair = user_pair[orders.user]
+    pair_revenue = np.bincount(o_pair[o_pair >= 0],
+                               weights=(orders.value * _kept(orders))[o_pair >= 0],
+                               minlength=len(pairs))
+    spend_total = plan.spend.sum(axis=1)
+    out = {}
+    for i, (m, c) in enumerate(pairs):
+        sel = shapes.pair == i
+        out[f"{params.markets[m]}|{params.channels[c]}"] = {
+            "market": params.markets[m], "channel": params.channels[c],
+            "adstock_alpha": plan.alpha[i], "hill_half_saturation": plan.k_half[i],
+            "hill_shape": plan.shape[i], "beta": plan.beta[i],
+            "spend_total": spend_total[i], "signups_expected": plan.expected[i].sum(),
+            "signups_incremental": pair_users[i],
+            "value_per_signup": value_net[m, c], "value_per_signup_gross": value_gross[m, c],
+            "roi_target": params.roi_target[m, c],
+            "roi_expected": plan.expected[i].sum() * value_net[m, c] / spend_total[i],
+            "roi": pair_users[i] * value_net[m, c] / spend_total[i],
+            "revenue_in_horizon": pair_revenue[i],
+            "roas_in_horizon": pair_revenue[i] / spend_total[i],
+            "cpm": params.cpm[m, c], "ctr": params.ctr[c],
+            "campaigns": {plan.campaign_names[k]: {"kind": shapes.kind[k],
+                                                   "spend_total": plan.campaign_spend[k].sum()}
+                          for k in np.flatnonzero(sel)},
+        }
+    return out
+
+
+MEDIA_DEFINITIONS = {
+    "adstock": "a_t = (1 - alpha) * sum_l alpha^l spend_{t-l} (geometric, normalised, "
+               "starts at 0 on day 0; Jin et al. 2017)",
+    "hill": "hill(a) = a^S / (a^S + K^S) with K in reporting currency per day",
+    "signups": "paid sign-ups per day ~ Poisson(beta * hill(adstock(spend)))",
+    "value_per_signup": "expected net revenue (reporting currency) of a sign-up in "
+                        f"its first {VALUE_WINDOW_DAYS:g} days: P(first purchase | "
+                        "sign-up channel) * E[order value] * (1 + E[X(365)]) * "
+                        "(1 - cancel) * (1 - return); untruncated journeys, "
+                        "experiments ignored",
+    "roi": "signups_incremental * value_per_signup / spend_total (realised sign-ups); "
+           "roi_expected uses signups_expected and equals roi_target by construction",
+    "roas_in_horizon": "net revenue of the pair's paid sign-ups realised inside the "
+                       "horizon / spend_total",
+}
+
+
+def _acquisition(params: WorldParams, acq: Acquisition, signups: Signups) -> dict[str, object]:
+    nm, nc = params.n_markets, params.n_channels
+    users_by_m_c = np.bincount(signups.market * nc + signups.channel,
+                               minlength=nm * nc).reshape(nm, nc)
+    return {
+        "seed_signups_target": _by_market(params, acq.seeds_target),
+        "paid_share_of_seed_signups": _by_market(params, params.paid_share),
+        "paid_mix": _by_market_channel(params, params.paid_mix, params.media_channels),
+        "baseline_mix": _by_market_channel(params, params.baseline_mix,
+                                           params.baseline_channels),
+        "market_weight": _by_market(params, acq.market_share),
+        "users": _by_market(params, np.bincount(signups.market, minlength=nm)),
+        "users_by_channel": _by_market_channel(params, users_by_m_c),
+        "paid_signups": int(signups.paid.sum()),
+    }
+
+
+def _referrals(params: WorldParams, signups: Signups) -> dict[str, object]:
+    return {
+        "viral_k": _by_market(params, params.viral_k),
+        "delay_mean_days": REFERRAL_DELAY_MEAN_DAYS,
+        "mechanism_probabilities": _rows_by_market(params, REFERRAL_MECHANISMS,
+                                                   params.mechanism_mix),
+        "definition": "each user invites Poisson(viral_k) successful invitees, each "
+                      "signing up Exp(delay_mean_days) after the inviter; invitees after "
+                      "the horizon end are not observed",
+        "referred_users": signups.referred,
+        "max_generation": int(signups.generation.max()) if len(signups) else 0,
+    }
+
+
+def _users(params: WorldParams) -> dict[str, object]:
+    return {
+        "consent_rates": _rows_by_market(params, ("analytics", "marketing", "personalisation"),
+                                         params.consent),
+        "cross_border_share": _by_market(params, params.cross_border),
+        "device_mix": _rows_by_market(params, DEVICES, params.device_mix),
+    }
+
+
+def _attribution(params: WorldParams, value: SignupValue, signups: Signups,
+                 journeys: Journeys) -> dict[str, object]:
+    conv_rate = journeys.conversions / np.maximum(
+        np.bincount(signups.market, minlength=params.n_markets), 1)
+    return {
+        "model": "noisy-OR: p = 1 - (1 - base) * prod over touches (1 - effect[channel]); "
+                 "converts if U < p; the first purchase is in the last touch session",
+        "base": _by_market(params, params.base_conversion),
+        "effect": _by_market_channel(params, params.effect),
+        "later_touches_mean": _by_market(params, params.later_touches_mean),
+        "touch_gap_mean_days": TOUCH_GAP_MEAN_DAYS,
+        "touch_mix": _by_market_channel(params, params.touch_mix),
+        "expected_conversion_given_signup_channel": _by_market_channel(
+            params, value.conversion),
+        "conversions": _by_market(params, journeys.conversions),
+        "conversion_rate": _by_market(params, conv_rate),
+        "lost_conversions_without_channel": _by_market_channel(params, journeys.lost),
+        "lost_definition": "users with U < p but U >= p without the channel's touches "
+                           "(same U; experiment multiplier applied to both)",
+    }
+
+
+def _repeat_purchases(params: WorldParams, value: SignupValue,
+                      orders: Orders) -> dict[str, object]:
+    r, al, a, b = params.bgnbd.T
+    customers = int(orders.first.sum())
+    return {
+        "model": "BG/NBD (Fader, Hardie & Lee 2005): lambda ~ Gamma(r, rate alpha), "
+                 "p ~ Beta(a, b), drop-out only right after a repeat purchase; clock "
+                 "starts at the first purchase and runs to the horizon end",
+        "time_unit": "days",
+        "params": _rows_by_market(params, ("r", "alpha", "a", "b"), params.bgnbd),
+        "repeat_within_365_days": _by_market(
+            params, 1.0 - bgnbd_prob_no_repeat(365.0, r, al)),
+        "expected_repeats_365_days": _by_market(params, value.repeats),
+        "lifetime_years_heuristic": _by_market(
+            params, (a + b - 1.0) / (a - 1.0) / (r / al) / 365.0),
+        "customers": customers, "repeat_orders": len(orders) - customers,
+    }
+
+
+def _order_values(params: WorldParams, value: SignupValue, orders: Orders) -> dict[str, object]:
+    nm, om = params.n_markets, orders.market
+    return {
+        "model": "Gamma-Gamma (Fader, Hardie & Lee 2005): nu ~ Gamma(q, rate gamma), "
+                 "order value ~ Gamma(p, rate nu), reporting currency",
+        "params": _rows_by_market(params, ("p", "q", "gamma"), params.gg),
+        "mean_order_value": _by_market(params, value.order_value),
+        "value_reporting_total": _by_market(params, np.bincount(om, orders.value,
+                                                                minlength=nm)),
+        "orders": _by_market(params, np.bincount(om, minlength=nm)),
+    }
+
+
+def _fulfilment(params: WorldParams) -> dict[str, object]:
+    return {
+        "cancel_probability": _by_market(params, params.cancel_probability),
+        "return_probability": _by_market(params, params.return_probability),
+        "return_delay_mean_days": RETURN_DELAY_MEAN_DAYS,
+        "delivery_days_gamma": {m: {"shape": params.delivery_gamma[i, 0],
+                                    "scale": params.delivery_gamma[i, 1],
+                                    "mean": params.delivery_gamma[i].prod()}
+                                for i, m in enumerate(params.markets)},
+        "status_rule": "cancelled with cancel_probability; returned with "
+                       "return_probability among the rest when the return (delivery + "
+                       "Exp(return_delay_mean_days)) is before the horizon end; else "
+                       "delivered if delivered by then, shipped, or paid when placed in "
+                       "the last 6 hours",
+    }
+
+
+def _funnel(params: WorldParams, pool: BrowsePool) -> dict[str, object]:
+    steps = ("product_view_given_session", "add_to_cart_given_product_view",
+             "checkout_given_add_to_cart", "purchase_given_checkout")
+    return {
+        "step_rates": _rows_by_market(params, steps, params.funnel),
+        "definition": "share of sessions (session_start events) reaching a step among "
+                      "those reaching the previous one",
+        "completion_probability": _by_market(params, pool.completion),
+        "purchases": _by_market(params, pool.purchases),
+        "noncompleting_sessions_target": _by_market(params, pool.target),
+        "noncompleting_shortfall": _by_market(params,
+                                              np.maximum(pool.existing - pool.target, 0)),
+        "session_gap_seconds": SESSION_GAP_SECONDS,
+        "anonymous_browse_share": pool.anonymous_share,
+    }
+
+
+def _sessions(traffic: Traffic) -> dict[str, object]:
+    return {
+        "page_views": f"1 + Poisson({PAGE_VIEWS_EXTRA_MEAN:g}) per session",
+        "product_views": f"1 + Poisson({PRODUCT_VIEWS_EXTRA_MEAN:g}) when reached",
+        "short_video_views": f"1 + Poisson({SHORT_VIDEO_EXTRA_VIEWS_MEAN:g}) per "
+                             "short_video session, each completed independently",
+        "live_interactions": f"1 + Poisson({LIVE_EXTRA_INTERACTIONS_MEAN:g}) when "
+                             "interacting",
+        "duration": f"Gamma(events - 1, {SESSION_GAP_SECONDS:g} s), at most "
+                    f"{SESSION_CAP_DAYS * 24:g} h; events spread as uniform order "
+                    "statistics, the purchase last",
+        "signup_session": "starts U(0, 0.5) x duration before the sign-up; events "
+                          "before the sign-up are anonymous",
+        "browse_before_purchase_days": BROWSE_BEFORE_PURCHASE_DAYS,
+        "anonymous_sessions_per_visitor": ANONYMOUS_SESSIONS_PER_VISITOR,
+        "products": f"{N_PRODUCTS} products, popularity (rank + 10)^-1.1",
+        "later_touch_email_rule": "email_crm touches only with marketing consent, "
+                                  "organic otherwise",
+        "sessions": traffic.sessions, "events": traffic.events,
+    }
+
+
+CONTENT = {"short_video_completion_rate": SHORT_VIDEO_COMPLETION,
+           "live_interaction_rate": LIVE_INTERACTION,
+           "definition": "completion = content_complete / content_view in short_video "
+                         "sessions; interaction = share of live views (live_commerce "
+                         "sessions) with at least one live_interaction"}
+
+
+def _nps(params: WorldParams) -> dict[str, object]:
+    categories = ("promoter", "passive", "detractor")
+    return {"expected_nps": _by_market(params, expected_nps(params)),
+            "category_probabilities_normal": _rows_by_market(params, categories,
+                                                             params.nps_normal),
+            "category_probabilities_slow": _rows_by_market(params, categories,
+                                                           params.nps_slow),
+            "score_given_category": NPS_SCORE_GIVEN_CATEGORY,
+            "slow_delivery": f"delivery longer than {NPS_SLOW_FACTOR:g} x the mean",
+            "response_rate": NPS_RESPONSE_RATE}
+
+
+def _experiments(experiments: Experiments) -> dict[str, object]:
+    return {exp.name: {**exp.truth(), "units": len(asg.unit), "treated": int(asg.treated.sum())}
+            for exp, asg in experiments}
+
+
+REALISED_DEFINITIONS = {
+    "scope": "the whole horizon unless by period; by market (a user's sessions, "
+             "orders and events carry the user's market, an anonymous visitor's "
+             "sessions the visitor's); periods are UTC, of the "
+             "timestamps as written (microseconds); 'kept' = neither cancelled "
+             "nor returned; revenue = order value in the reporting currency "
+             "as generated; identified event = event with a user_id (events "
+             "before the sign-up are anonymous)",
+    "sessions_by_channel": "sessions by the channel that started them; '(none)' "
+                           "= refund sessions, which have no channel",
+    "organic_sessions_by_week": "sessions from channels of kind organic by the "
+                                "ISO week (its Monday) of their first event",
+    "signups_by_month": "users by month of sign-up",
+    "kept_orders_by_month": "kept orders by month of the order",
+    "revenue_by_month": "revenue of kept orders by month of the order",
+    "revenue_by_acquisition_channel": "revenue of kept orders by the buyer's "
+                                      "acquisition channel",
+    "customers_by_acquisition_channel": "users with an order not cancelled, by "
+                                        "acquisition channel",
+    "returning_customers": "users with two or more orders not cancelled",
+    "buyers": "users with a kept order",
+    "converted_30d": f"users whose first order not cancelled is before sign-up "
+                     f"+ {CONVERSION_DAYS} days",
+    "retained_7_30d": "users with an identified event in [sign-up + "
+                      f"{RETENTION_DAYS[0]} days, sign-up + "
+                      f"{RETENTION_DAYS[1]} days)",
+    "active_users": "users with an identified event",
+    "sharers": "users with a share event",
+}
+
+
+def _realised(params: WorldParams, signups: Signups, orders: Orders, traffic: Traffic,
+              activity: Activity, start_us: int) -> dict[str, object]:
+    """Counts by the KPIs' own definitions, from the data as generated."""
+    nm, nc, n = params.n_markets, params.n_channels, len(signups)
+    market, signup_us = signups.market, activity.signup_us
+    user_mc = market * nc + signups.channel
+    o_user, om, value = orders.user, orders.market, orders.value
+    # realised orders: 'live' = not cancelled (the orders the KPIs see), 'net' = also kept
+    o_us = to_micros(orders.t, start_us)
+    net = _kept(orders)
+    live = orders.fulfilment.status != ORDER_STATUSES.index("cancelled")
+    live_orders = np.bincount(o_user[live], minlength=n)
+    first_live_us = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(first_live_us, o_user[live], o_us[live])
+
+    def per_market(flag: np.ndarray) -> dict[str, object]:
+        return _by_market(params, np.bincount(market[flag], minlength=nm))
+
+    def per_market_channel(idx: np.ndarray, weights: np.ndarray | None = None) -> dict:
+        return _by_market_channel(params, np.bincount(
+            user_mc[idx], weights, minlength=nm * nc).reshape(nm, nc))
+
+    net_month = _period_labels(o_us[net], "month")
+    return {
+        "sessions_by_channel": {m: {"(none)": traffic.by_channel[i, 0],
+                                    **dict(zip(params.channels, traffic.by_channel[i, 1:],
+                                               strict=True))}
+                                for i, m in enumerate(params.markets)},
+        "organic_sessions_by_week": traffic.organic_weekly,
+        "signups_by_month": _by_market_period(params, market,
+                                              _period_labels(signup_us, "month")),
+        "kept_orders_by_month": _by_market_period(params, om[net], net_month),
+        "revenue_by_month": _by_market_period(params, om[net], net_month, value[net]),
+        "revenue_by_acquisition_channel": per_market_channel(o_user[net], value[net]),
+        "customers_by_acquisition_channel": per_market_channel(live_orders > 0),
+        "returning_customers": per_market(live_orders > 1),
+        "buyers": per_market(np.bincount(o_user[net], minlength=n) > 0),
+        "converted_30d": per_market(first_live_us < signup_us + CONVERSION_DAYS * DAY_US),
+        "retained_7_30d": per_market(activity.retained),
+        "active_users": per_market(activity.active),
+        "sharers": per_market(activity.shared),
+        "definitions": REALISED_DEFINITIONS,
+    }
+
+
+def truth_document(cfg: Config, seed: int, n_users: int, params: WorldParams, cal: Calendar,
+                   fx: FxRates, acq: Acquisition, signups: Signups, journeys: Journeys,
+                   orders: Orders, pool: BrowsePool, traffic: Traffic,
+                   experiments: Experiments, activity: Activity,
+                   rows: dict[str, int]) -> dict[str, object]:
+    """The whole truth.json document (numpy values; ``output.jsonable`` converts them)."""
+    return {
+        "meta": _meta(cfg, params, cal, seed, n_users, len(signups)),
+        "calendar": _calendar(cal),
+        "fx": _fx(fx),
+        "media": _media(params, acq, signups, orders),
+        "media_definitions": MEDIA_DEFINITIONS,
+        "acquisition": _acquisition(params, acq, signups),
+        "referrals": _referrals(params, signups),
+        "users": _users(params),
+        "attribution": _attribution(params, acq.value, signups, journeys),
+        "repeat_purchases": _repeat_purchases(params, acq.value, orders),
+        "order_values": _order_values(params, acq.value, orders),
+        "fulfilment": _fulfilment(params),
+        "funnel": _funnel(params, pool),
+        "sessions": _sessions(traffic),
+        "content": CONTENT,
+        "nps": _nps(params),
+        "experiments": _experiments(experiments),
+        "realised": _realised(params, signups, orders, traffic, activity, cal.start_us),
+        "tables": rows,
+    }
