@@ -106,3 +106,20 @@ def test_load_is_recorded(tmp_path, con, cfg, pseudo):
     row = con.execute("SELECT table_name, file, rows_read, rows_loaded, rows_duplicate, "
                       "rows_quarantined, length(file_sha256) FROM loads").fetchone()
     assert row == ("orders", str(path), 6, 4, 0, 2, 64)
+
+
+def test_no_raw_rows_stay_on_the_connection(tmp_path, con, cfg, pseudo):
+    """The staging views hold the file's raw identifiers: a load drops them, also when it
+    fails."""
+    import duckdb
+
+    good = write_csv(tmp_path / "o.csv", _orders(3))
+    assert ingest_file(con, cfg, "orders", good, pseudo).rows_loaded == 3
+    bad = tmp_path / "bad.csv"
+    bad.write_text("order_id,nonsense\n1,2\n")
+    with pytest.raises(Exception):  # noqa: B017 - any failure: the views must go anyway
+        ingest_file(con, cfg, "orders", bad, pseudo)
+    for view in ("_gl_csv", "_gl_jsonl", "_gl_src"):
+        with pytest.raises(duckdb.CatalogException):
+            con.execute(f"SELECT * FROM {view}")
+    assert con.execute("SELECT count(*) FROM orders WHERE user_id LIKE 'u%'").fetchone() == (0,)

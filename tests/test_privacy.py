@@ -11,7 +11,7 @@ import pytest
 from conftest import KEY, write_csv
 from growthloop.core.config import DEFAULT_TOML, parse_config
 from growthloop.core.errors import ConfigError
-from growthloop.core.schema import TABLES
+from growthloop.core.schema import ERASED, TABLES
 from growthloop.ingest import ingest_file
 from growthloop.ingest.privacy import Pseudonymiser, erase, pseudonymiser
 from test_ingest_rules import GOOD
@@ -83,13 +83,17 @@ def test_erase_removes_a_person_everywhere(tmp_path, con, cfg, pseudo):
     _load_people(tmp_path, con, cfg, pseudo)
     alice, bob = pseudo("alice"), pseudo("bob")
     rep = erase(con, "alice", pseudo)
-    assert rep.removed == {"users": 1, "events": 2, "orders": 1, "referrals": 1, "surveys": 1,
+    assert rep.removed == {"users": 1, "events": 2, "orders": 1, "referrals": 0, "surveys": 1,
                            "experiment_assignments": 1, "customer_scores": 0,
                            "user_tags": 0, "quarantine": 1}
-    assert rep.total == 8
+    assert rep.total == 7
+    # the referral alice made to bob stays, alice's side tombstoned
+    assert rep.unlinked == {**dict.fromkeys(rep.removed, 0), "referrals": 1}
+    assert con.execute("SELECT inviter_id, invitee_id FROM referrals ORDER BY invitee_id = ?",
+                       [bob]).fetchall() == [(bob, pseudo("carol")), (ERASED, bob)]
     text = _all_text(con)
     assert alice not in text and pseudo("a-anon-1") not in text
-    # bob keeps everything but the referral alice made to him
+    # bob keeps everything, the referral alice made to him included
     assert bob in text
     for t in TABLES.values():
         cols = t.personal_columns
@@ -97,6 +101,7 @@ def test_erase_removes_a_person_everywhere(tmp_path, con, cfg, pseudo):
             continue
         n = con.execute(f"SELECT count(*) FROM {t.name} WHERE "
                         + " OR ".join(f"{c} = ?" for c in cols), [bob] * len(cols)).fetchone()[0]
-        expected = {"events": 1, "referrals": 1}.get(t.name, 1)
+        expected = {"referrals": 2}.get(t.name, 1)
         assert n == expected, t.name
-    assert erase(con, "alice", pseudo).total == 0
+    again = erase(con, "alice", pseudo)
+    assert again.total == 0 and again.total_unlinked == 0

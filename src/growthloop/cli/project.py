@@ -85,16 +85,25 @@ def erase(
     config: ConfigOpt = Path("growthloop.toml"),
     as_json: JsonOpt = False,
 ) -> None:
-    """Remove one person from every table and the quarantine."""
+    """Remove one person's rows everywhere and unlink them from other people's rows.
+
+    All in one transaction. The person's own rows go: their user row, their
+    events (with the anonymous browsing of the devices they used), orders,
+    survey answers, experiment assignments, scores, tags and quarantined rows.
+    Nobody else's row is removed: a link to the person (the referrer of the
+    users they referred, either side of a referral) becomes empty, or
+    `(erased)` where it can't be empty, so everyone else's referral counts
+    stay as they were.
+    """
     with open_warehouse(config, read_only=False) as wh:
         rep = erase_person(wh.con, user_id, pseudonymiser(wh.cfg))
     if as_json:
-        print_json({"removed": rep.removed, "total": rep.total})
+        print_json({"removed": rep.removed, "unlinked": rep.unlinked, "total": rep.total})
         return
     for name, n in rep.removed.items():
-        out.print(f"{name:<24} {n:>8,} rows removed")
-    out.print(f"{'total':<24} {rep.total:>8,} rows removed")
-    if rep.total == 0:
+        out.print(f"{name:<24} {n:>8,} rows removed {rep.unlinked.get(name, 0):>8,} links unlinked")
+    out.print(f"{'total':<24} {rep.total:>8,} rows removed {rep.total_unlinked:>8,} links unlinked")
+    if rep.total == 0 and rep.total_unlinked == 0:
         err.print("nothing found for that identifier (check the pseudonymisation key)")
 
 

@@ -19,6 +19,7 @@ import pyarrow as pa
 __all__ = [
     "CURRENCIES",
     "DEVICES",
+    "ERASED",
     "EVENT_TYPES",
     "ORDER_STATUSES",
     "REFERRAL_MECHANISMS",
@@ -28,6 +29,7 @@ __all__ = [
     "Table",
     "arrow_schema",
     "data_model_markdown",
+    "erasure_rule",
     "table",
 ]
 
@@ -75,6 +77,11 @@ CHANNEL = "channel"  # a configured channel name
 CURRENCY = "currency"  # an ISO 4217 code
 COUNTRY = "country"  # two upper-case letters (ISO 3166-1 alpha-2)
 
+#: Tombstone written by erasure into a required link column (``Column.link``) that pointed
+#: at the erased person, e.g. ``referrals.inviter_id``; a nullable one becomes NULL instead.
+#: It is not a pseudonym (those are 64 hex digits) and no person can be erased by it.
+ERASED = "(erased)"
+
 _ARROW = {
     "VARCHAR": pa.string(),
     "TIMESTAMP": pa.timestamp("us"),
@@ -95,6 +102,13 @@ class Column:
     ``market``, ``channel``, ``currency``, ``country`` resolved against the
     project configuration. ``personal`` marks identifiers of a person, which
     are pseudonymised at ingest and matched by erasure.
+
+    A personal column either says whose row it is (an *owner* column) or, with
+    ``link``, points at another person than the row's owner (a *link*, e.g.
+    ``users.referrer_id``). Erasing a person removes the rows they own and unlinks
+    them from everyone else's rows: a link (or a later owner column, see
+    ``Table.owner_columns``) holding the person's identifier becomes NULL where the
+    column is nullable, else ``ERASED``. A link never makes erasure remove a row.
     """
 
     name: str
@@ -105,6 +119,11 @@ class Column:
     minimum: float | None = None
     maximum: float | None = None
     personal: bool = False
+    link: bool = False
+
+    def __post_init__(self) -> None:
+        if self.link and not self.personal:
+            raise ValueError(f"column {self.name!r}: a link must be personal")
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -125,6 +144,18 @@ class Check:
 
 @dataclass(frozen=True)
 class Table:
+    """One canonical table.
+
+    Whose row it is, for erasure: a row belongs to the person in its first non-empty
+    owner column (``owner_columns``, in column order), e.g. an event to its
+    ``user_id``, or to its ``anonymous_id`` when the user is not logged in. The values
+    of the later owner columns on a person's own rows are that person's identifiers
+    too (the anonymous ids they used), so their rows go as well, and such a value in
+    someone else's row is unlinked. A table without owner columns but with links
+    (``referrals``) holds relationships, not anyone's rows: erasure only unlinks.
+    ``erasure_rule`` says it in words for ``docs/data-model.md``.
+    """
+
     name: str
     description: str
     columns: tuple[Column, ...]
@@ -143,7 +174,18 @@ class Table:
 
     @property
     def personal_columns(self) -> list[str]:
+        """Every column holding a person's identifier (owner columns and links)."""
         return [c.name for c in self.columns if c.personal]
+
+    @property
+    def owner_columns(self) -> list[str]:
+        """The personal columns that say whose row it is, first the one that decides."""
+        return [c.name for c in self.columns if c.personal and not c.link]
+
+    @property
+    def link_columns(self) -> list[str]:
+        """The personal columns that point at another person (``Column.link``)."""
+        return [c.name for c in self.columns if c.link]
 
 
 C = Column
@@ -166,8 +208,9 @@ TABLES: dict[str, Table] = {
                 C("acquisition_campaign", "VARCHAR", False,
                   "Campaign of that touch, if any."),
                 C("referrer_id", "VARCHAR", False,
-                  "User who invited this user (referral sign-ups), pseudonymised.",
-                  personal=True),
+                  "User who invited this user (referral sign-ups), pseudonymised; a link:"
+                  " empty once that user is erased.",
+                  personal=True, link=True),
                 C("consent_analytics", "BOOLEAN", True,
                   "Consent to behavioural analytics."),
                 C("consent_marketing", "BOOLEAN", True,
@@ -184,9 +227,11 @@ TABLES: dict[str, Table] = {
             (
                 C("event_id", "VARCHAR", True, "Unique event identifier."),
                 C("user_id", "VARCHAR", False,
-                  "Logged-in user, pseudonymised; empty for anonymous traffic.", personal=True),
+                  "Logged-in user, pseudonymised; empty for anonymous traffic. Whose event"
+                  " it is.", personal=True),
                 C("anonymous_id", "VARCHAR", False,
-                  "Device or cookie identifier, pseudonymised.", personal=True),
+                  "Device or cookie identifier, pseudonymised. Whose event it is when"
+                  " user_id is empty.", personal=True),
                 C("session_id", "VARCHAR", True, "Session the event belongs to."),
                 C("event_ts", "TIMESTAMP", True, "Event time, UTC."),
                 C("event_type", "VARCHAR", True, "What happened.", allowed=EVENT_TYPES),
@@ -248,12 +293,17 @@ TABLES: dict[str, Table] = {
         ),
         Table(
             "referrals",
-            "Successful invitations: an existing user brought a new user.",
+            "Successful invitations: an existing user brought a new user. A row is the"
+            " relationship of two people, not either one's: erasing one of them keeps it"
+            " with that side tombstoned (both sides once both are erased), so everyone"
+            " else's invitations sent and received still count.",
             (
-                C("inviter_id", "VARCHAR", True, "Inviting user, pseudonymised.",
-                  personal=True),
-                C("invitee_id", "VARCHAR", True, "Invited user, pseudonymised.",
-                  personal=True),
+                C("inviter_id", "VARCHAR", True,
+                  f"Inviting user, pseudonymised; a link: `{ERASED}` once that user is erased.",
+                  personal=True, link=True),
+                C("invitee_id", "VARCHAR", True,
+                  f"Invited user, pseudonymised; a link: `{ERASED}` once that user is erased.",
+                  personal=True, link=True),
                 C("referral_ts", "TIMESTAMP", True, "Time the invitee signed up, UTC."),
                 C("mechanism", "VARCHAR", True, "Referral mechanism.",
                   allowed=REFERRAL_MECHANISMS),
@@ -344,7 +394,40 @@ def _rule_text(c: Column) -> str:
         rules.append("a JSON object")
     if c.personal:
         rules.append("pseudonymised")
+    if c.link:
+        rules.append("link (erasure: " + ("NULL" if not c.required else f"`{ERASED}`") + ")")
     return "; ".join(rules)
+
+
+def _names(cols: list[str]) -> str:
+    quoted = [f"`{c}`" for c in cols]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def erasure_rule(t: Table) -> str:
+    """What erasing a person does to table ``t``, in words (from its owner and link columns)."""
+    owners, links = t.owner_columns, t.link_columns
+    if not owners and not links:
+        return "Erasure: no column holds a person's identifier; erasure leaves the table as it is."
+    if owners:
+        first, *later = owners
+        text = f"Erasure: a row belongs to the person in `{first}`"
+        text += "".join(f", or, where that is empty, to the one in `{c}`" for c in later)
+        text += "; erasing the person removes it."
+        if later:
+            text += (f" The {_names(later)} values on a person's own rows are the person's"
+                     " too: erasing them also removes the rows of those values and empties"
+                     " such a value in someone else's row.")
+    else:
+        text = ("Erasure: no column says whose row it is; a row belongs to the relationship,"
+                " and erasing a person never removes it.")
+    for required in (False, True):
+        cols = [c for c in links if t.column(c).required == required]
+        if cols:
+            to = f"`{ERASED}`" if required else "empty (NULL)"
+            text += (f" {_names(cols)} {'is a link' if len(cols) == 1 else 'are links'} to"
+                     f" another person: erasing that person sets it to {to}.")
+    return text
 
 
 def data_model_markdown() -> str:
@@ -363,6 +446,10 @@ def data_model_markdown() -> str:
         " the key comes from an environment variable and is never stored.",
         "Rows that break a rule go to the `quarantine` table with the file, the row"
         " number and the reason; the rest of the file loads.",
+        "`growthloop erase` removes every row that belongs to the person (see *Erasure* under"
+        " each table), and unlinks them from other people's rows without removing those:"
+        " a *link* column holding the person becomes empty where it may be, else the"
+        f" tombstone `{ERASED}`. All of it happens in one transaction.",
         "",
     ]
     for t in TABLES.values():
@@ -379,6 +466,7 @@ def data_model_markdown() -> str:
         if t.checks:
             out += ["", "Rows are also rejected when: "
                     + "; ".join(ch.reason for ch in t.checks) + "."]
+        out += ["", erasure_rule(t)]
         out.append("")
     out += [
         "## `quarantine`",
@@ -394,6 +482,10 @@ def data_model_markdown() -> str:
         "| `record` | VARCHAR | The row as JSON, identifiers pseudonymised. |",
         "| `person_ids` | VARCHAR[] | Pseudonymised person identifiers found in the row. |",
         "| `loaded_at` | TIMESTAMP | When the load ran, UTC. |",
+        "",
+        "Erasure: a quarantined row follows the rule of its table, read from `record`: it is"
+        " removed when it belongs to the person (or when its owner cannot be read), else the"
+        " person is unlinked in `record` and dropped from `person_ids`.",
         "",
         "## `loads`",
         "",

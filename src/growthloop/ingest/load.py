@@ -31,6 +31,8 @@ from growthloop.warehouse import Warehouse, transaction
 __all__ = ["LoadResult", "file_sha256", "ingest_file", "ingest_files"]
 
 Step = Callable[[str], None]
+#: Views a load registers on the connection (``readers``): the raw rows of the file.
+STAGING_VIEWS = ("_gl_csv", "_gl_jsonl")
 
 
 @dataclass
@@ -142,7 +144,29 @@ def ingest_file(
     *,
     on_step: Step | None = None,
 ) -> LoadResult:
-    """Load ``path`` into ``table_name`` atomically; see the module docstring."""
+    """Load ``path`` into ``table_name`` atomically; see the module docstring.
+
+    The staging views (the raw file, with identifiers not yet pseudonymised) are dropped
+    from the connection when the load ends, whatever the outcome.
+    """
+    try:
+        return _ingest_file(con, config, table_name, path, pseudonym, on_step=on_step)
+    finally:
+        for view in STAGING_VIEWS:
+            con.unregister(view)
+        con.execute("DROP VIEW IF EXISTS _gl_src")
+
+
+def _ingest_file(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    table_name: str,
+    path: Path | str,
+    pseudonym: Pseudonymiser,
+    *,
+    on_step: Step | None = None,
+) -> LoadResult:
+    """``ingest_file`` without the clean-up of the staging views."""
     t = get_table(table_name)
     path = Path(path).absolute()
     step = on_step or (lambda _name: None)
