@@ -25,7 +25,13 @@ from growthloop.metrics.compile import kpi_frame
 from growthloop.metrics.summary import market_summary
 from growthloop.report.docs import glossary_markdown, metrics_markdown
 from growthloop.report.format import csv_list, records, write_frame
-from growthloop.report.tables import print_cohorts, print_funnel, print_kpis, print_summary
+from growthloop.report.tables import (
+    print_cohorts,
+    print_funnel,
+    print_kpi_list,
+    print_kpis,
+    print_summary,
+)
 
 __all__ = ["cohorts", "funnel", "kpi", "summary"]
 
@@ -71,8 +77,7 @@ def kpi(
             print_json({k.name: {"description": k.description, "unit": k.unit,
                                  "direction": k.direction} for k in cat.values()})
             return
-        for k in cat.values():
-            out.print(f"[bold]{k.name}[/bold] ({k.unit}, {k.direction}): {k.description}")
+        print_kpi_list(out, cat)
         return
     dims = csv_list(by)
     with open_warehouse(config) as wh:
@@ -84,7 +89,8 @@ def kpi(
     elif as_json:
         print_json({"grain": grain.value, "by": dims, "rows": records(result)})
     else:
-        print_kpis(out, result, grain.value, dims)
+        print_kpis(out, result, grain.value, dims,
+                   {k.name: k.unit for k in catalog(wh.cfg).values()})
 
 
 @command(epilog="Example: growthloop funnel session_start product_view add_to_cart checkout "

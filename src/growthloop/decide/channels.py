@@ -36,11 +36,12 @@ from growthloop.metrics.sources import spend as spend_source
 from growthloop.models.attribution.compare import compare_models, make_model
 from growthloop.models.attribution.paths import AttributionModel
 
-__all__ = [
-    "attribute",
-    "channel_economics",
-    "model_comparison",
-]
+__all__ = ["CREDIT_RESIDUE", "attribute", "channel_economics", "model_comparison"]
+
+#: Attributed credit at most this share of the total is rounding residue of the models'
+#: linear algebra (a channel with no conversions in a period gets 1e-17, not 0), so it
+#: counts as 0: a CAC of spend / 1e-17 would be noise, not a number.
+CREDIT_RESIDUE = 1e-9
 
 def model_comparison(backend: BaseBackend, cfg: Config, *, by_market: bool = True,
                      conversion: Conversion = "first_purchase", lookback_days: float = 30,
@@ -104,6 +105,9 @@ def channel_economics(backend: BaseBackend, cfg: Config, *, model: str = "markov
            .merge(spend, on=keys, how="outer"))
     for col in ("spend", "new_customers", "revenue"):
         out[col] = out[col].astype("float64").fillna(0.0)
+    for col in ("new_customers", "revenue"):  # credit below 1e-9 of the total: float residue
+        tiny = out[col].abs() <= CREDIT_RESIDUE * max(float(out[col].abs().sum()), 1.0)
+        out.loc[tiny, col] = 0.0
     out["roas"] = glossary.roas(out.revenue, out.spend)
     out["roi"] = glossary.roi(out.revenue, out.spend)
     out["cac"] = glossary.cac(out.spend, out.new_customers)

@@ -11,9 +11,11 @@ from typing import Any
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
 from growthloop.report.format import MISSING, is_missing, number, signed_pct
-from growthloop.report.layout import Col, emit
+from growthloop.report.layout import Col, Legend, emit, paragraph, tables_needed
 
 __all__ = [
     "print_attribution",
@@ -25,6 +27,7 @@ __all__ = [
     "print_frame",
     "print_funnel",
     "print_goals",
+    "print_kpi_list",
     "print_kpis",
     "print_loads",
     "print_ltv",
@@ -53,6 +56,19 @@ def _groups(df: pd.DataFrame, columns: tuple[str, ...] = ("market", "period")) -
             for k, g in df.groupby(keys, sort=True)]
 
 
+def _crosstab(out: Console, title: str, row_name: str, col_name: str, row_labels: list[str],
+              col_labels: list[str], cell: Any, legend: Legend = None) -> None:
+    """A table of ``cell(row, col)`` with ``row_labels`` as rows, or transposed (``col_name``
+    down the side) when that needs fewer tables at the console's width."""
+    cols = [Col(row_name, False)] + [Col(c) for c in col_labels]
+    rows = [[r, *[cell(r, c) for c in col_labels]] for r in row_labels]
+    t_cols = [Col(col_name, False)] + [Col(r) for r in row_labels]
+    t_rows = [[c, *[cell(r, c) for r in row_labels]] for c in col_labels]
+    if tables_needed(out.width, t_cols, t_rows) < tables_needed(out.width, cols, rows):
+        cols, rows = t_cols, t_rows
+    emit(out, title, cols, rows, legend=legend)
+
+
 # --------------------------------------------------------------------------- project
 
 
@@ -60,17 +76,19 @@ def print_loads(out: Console, results: list[dict[str, Any]]) -> None:
     """Rows read, loaded, duplicate and quarantined per file ingested."""
     cols = [Col("table", False), Col("file", False), Col("read"), Col("loaded"),
             Col("duplicate"), Col("quarantined")]
-    rows = [[r["table"], r["file"], number(r["rows_read"]), number(r["rows_loaded"]),
-             number(r["rows_duplicate"]) + (" (file already loaded)"
-                                            if r["already_loaded"] else ""),
+    rows = [[escape(str(r["table"])), escape(str(r["file"])), number(r["rows_read"]),
+             number(r["rows_loaded"]), number(r["rows_duplicate"]),
              number(r["rows_quarantined"])] for r in results]
-    emit(out, "Ingest", cols, rows, keys=2)
+    again = [str(r["file"]) for r in results if r["already_loaded"]]
+    emit(out, "Ingest: rows per file", cols, rows, keys=2,
+         legend=[f"already loaded before (nothing added): {', '.join(again)}"] if again
+         else None)
     for r in results:
         if r["quarantine_reasons"]:
-            out.print(f"Quarantined from {r['file']} (see table quarantine):", highlight=False)
-            for q in r["quarantine_reasons"]:
-                out.print(f"  {q['rows']:>8,} rows  {q['rule']}  (first at row {q['first_row']})",
-                          highlight=False)
+            emit(out, f"Quarantined from {r['file']} (see table quarantine)",
+                 [Col("rows"), Col("rule", False), Col("first row")],
+                 [[number(q["rows"]), escape(str(q["rule"])), number(q["first_row"])]
+                  for q in r["quarantine_reasons"]], keys=0)
 
 
 def print_summary(out: Console, df: pd.DataFrame, currency: str) -> None:
@@ -82,12 +100,13 @@ def print_summary(out: Console, df: pd.DataFrame, currency: str) -> None:
     rows = [[str(r[n]) if u is None else number(r[n], u) for n, u, _ in spec]
             for _, r in df.iterrows()]
     emit(out, f"Headline numbers per market (money in {currency})", cols, rows,
-         legend="conv.: buyers / users; AOV: average order value (net revenue per order "
-                "kept); repurch.: repurchase rate (buyers with 2+ orders / buyers)")
+         legend=["conv.: conversion, buyers / users",
+                 "AOV: average order value, net revenue per order kept",
+                 "repurch.: repurchase rate, buyers with 2+ orders / buyers"])
 
 
 def print_frame(out: Console, df: pd.DataFrame, title: str, *, units: Mapping[str, str] = {},
-                keys: int = 1, headers: Mapping[str, str] = {}, legend: str | None = None
+                keys: int = 1, headers: Mapping[str, str] = {}, legend: Legend = None
                 ) -> None:
     """Any result frame: text columns left, numbers right, ``units`` by column."""
     cols = [Col(headers.get(c, str(c)), df[c].dtype != object) for c in df.columns]
@@ -99,12 +118,29 @@ def print_frame(out: Console, df: pd.DataFrame, title: str, *, units: Mapping[st
 # --------------------------------------------------------------------------- metrics
 
 
-def print_kpis(out: Console, df: pd.DataFrame, grain: str, dims: list[str]) -> None:
-    """``growthloop.metrics.compile.kpi_frame`` rows."""
+def print_kpi_list(out: Console, kpis: Mapping[str, Any]) -> None:
+    """The KPI catalog (``growthloop.metrics.catalog``): name, unit, direction, meaning."""
+    rows = [[k.name, k.unit, k.direction, escape(k.description)] for k in kpis.values()]
+    emit(out, "KPIs of the catalog (growthloop kpi NAME ... to compute them)",
+         [Col("kpi", False), Col("unit", False), Col("better", False),
+          Col("description", False)], rows,
+         legend="better: the direction that is good (up: higher is better)")
+
+
+def print_kpis(out: Console, df: pd.DataFrame, grain: str, dims: list[str],
+               units: Mapping[str, str] = {}) -> None:
+    """``growthloop.metrics.compile.kpi_frame`` rows; ``value`` by the KPI's unit."""
     title = f"KPIs by {grain}" + (f" and {', '.join(dims)}" if dims else "")
-    print_frame(out, df, title, keys=2 + len(dims),
-                headers={"numerator": "num.", "denominator": "den."},
-                legend="num., den.: the KPI's numerator and denominator")
+    keys = ["kpi", "period", *dims]
+    rest = [c for c in df.columns if c not in keys]
+    headers = {"numerator": "num.", "denominator": "den."}
+    cols = [Col(c, False) for c in keys] + [Col(headers.get(c, c)) for c in rest]
+    rows = [[str(r[c]) for c in keys]
+            + [number(r[c], units.get(r["kpi"]) if c == "value" else None) for c in rest]
+            for _, r in df.iterrows()]
+    emit(out, title, cols, rows, keys=len(keys),
+         legend="num., den.: the KPI's numerator and denominator (value = num. / den. for "
+                "a rate)")
 
 
 def print_funnel(out: Console, df: pd.DataFrame, title: str) -> None:
@@ -112,27 +148,31 @@ def print_funnel(out: Console, df: pd.DataFrame, title: str) -> None:
     units = {"conversion_from_previous": "share", "conversion_from_first": "share",
              "drop_off_rate": "share"}
     headers = {"step_name": "step name", "conversion_from_previous": "from prev.",
-               "conversion_from_first": "from first", "drop_off": "drop-off",
-               "drop_off_rate": "drop rate", "median_seconds_from_previous": "median s"}
+               "conversion_from_first": "from first", "drop_off": "drop",
+               "drop_off_rate": "drop rate", "median_seconds_from_previous": "median secs"}
     keys = [c for c in df.columns if df[c].dtype == object or c == "step"]
     ordered = df[keys + [c for c in df.columns if c not in keys]]
     print_frame(out, ordered, title, units=units, keys=len(keys), headers=headers,
-                legend="from prev. / from first: conversion from the previous / first "
-                       "step; median s: median seconds from the previous step")
+                legend=["from prev., from first: units at the step / units at the previous "
+                        "step, at the first step",
+                        "drop: units of the previous step that did not reach this one; "
+                        "drop rate: 1 - from prev.",
+                        "median secs: median seconds from the previous step"])
 
 
 def print_cohorts(out: Console, matrix: pd.DataFrame, title: str, measure: str) -> None:
     """A retention matrix (``growthloop.metrics.to_matrix``): cohorts by periods since."""
-    unit = "share" if measure == "users" else "money"
     m = matrix.reset_index()
     first = m.columns[0]
     cols = [Col("cohort", False)] + [Col(f"+{c}") for c in m.columns[1:]]
-    rows = [[str(r[first])[:10]] + [number(r[c], unit) for c in m.columns[1:]]
+    rows = [[str(r[first])[:10]] + [number(r[c], "share") for c in m.columns[1:]]
             for _, r in m.iterrows()]
     emit(out, title, cols, rows,
-         legend="+k: k periods after the cohort's period" + (
-             "; share of the cohort active" if unit == "share" else
-             "; revenue in the reporting currency"))
+         legend=["cohort: first day of the cohort's period; +k: k periods later",
+                 "cells: share of the cohort active in the period" if measure == "users" else
+                 "cells: the cohort's revenue in the period / its revenue in period +0",
+                 f"{MISSING}: a period not reached yet" + (
+                     "" if measure == "users" else ", or no revenue in period +0")])
 
 
 # --------------------------------------------------------------------------- goals
@@ -159,12 +199,15 @@ def print_goals(out: Console, df: pd.DataFrame, units: Mapping[str, str]) -> Non
                      _styled(r.projected_tier, _TIER_STYLE.get(r.projected_tier)),
                      " / ".join(number(x, u) for x in (r.base, r.target, r.challenge))])
     emit(out, f"Goals as of {df.as_of.iloc[0]} (projection: 80 % interval)", cols, rows,
-         keys=1 + sliced, legend="proj. tier: the tier the projection reaches")
+         keys=1 + sliced,
+         legend=["elapsed: share of the goal's period gone; pt: percentage points",
+                 "projection: the KPI at the period's end [80 % interval]; proj. tier: the "
+                 "tier it reaches"])
 
 
 def print_decomposition(out: Console, parts: Mapping[str, pd.DataFrame]) -> None:
     """``growthloop.decide.goals.decomposition_by`` per dimension: actual and % of plan."""
-    for dim, piv in parts.items():
+    for n, (dim, piv) in enumerate(parts.items(), start=1):
         quarters = sorted(piv.quarter.unique())
         cols = [Col(dim, False)] + [Col(q) for q in quarters]
         rows = []
@@ -178,8 +221,10 @@ def print_decomposition(out: Console, parts: Mapping[str, pd.DataFrame]) -> None
                 cells.append(f"{number(row.actual, 'int')} "
                              + _styled(MISSING if is_missing(share) else f"{share:.0%}", color))
             rows.append([str(seg), *cells])
-        emit(out, f"New-user goal (target tier) by quarter and {dim}: actual, % of plan",
-             cols, rows)
+        emit(out, f"New-user goal (target tier) by quarter and {dim}: new users, % of plan",
+             cols, rows, legend="% of plan: new users / the plan's target for the quarter "
+                                "(red under 90 %, yellow under 100 %)" if n == len(parts)
+             else None)
 
 
 def print_review(out: Console, r: Any, units: Mapping[str, str]) -> None:
@@ -196,13 +241,16 @@ def print_review(out: Console, r: Any, units: Mapping[str, str]) -> None:
                  _styled(m.direction, "green" if m.direction == "better" else "red")]
                 for m in flagged.itertuples(index=False)]
         emit(out, "Moves beyond the noise band (|change| > 2 sd of the last 8 "
-                  "period-on-period changes)", cols, rows, keys=2)
+                  "period-on-period changes)", cols, rows, keys=2,
+             legend="z: change / sd of the last 8 changes")
     else:
         out.print("No KPI moved beyond its normal variation.")
     for d in r.decomposition_summary().itertuples(index=False):
-        out.print(f"[bold]{d.kpi}[/bold]: change {d.change:+.4f} = mix {d.mix:+.4f} + rate "
-                  f"{d.rate:+.4f}; largest rate effect: {d.dimension} {d.segment} "
-                  f"{d.rate_effect:+.4f} ({d.rate_0:.2%} -> {d.rate_1:.2%})", highlight=False)
+        line = Text(str(d.kpi), style="bold")
+        line.append(f": change {d.change:+.4f} = mix {d.mix:+.4f} + rate {d.rate:+.4f}; "
+                    f"largest rate effect: {d.dimension} {d.segment} {d.rate_effect:+.4f} "
+                    f"({d.rate_0:.2%} -> {d.rate_1:.2%})")
+        paragraph(out, line, indent=2)
 
 
 # --------------------------------------------------------------------------- value
@@ -242,8 +290,8 @@ def print_side_by_side(out: Console, model: Any) -> None:
               "standard errors with --json)", cols, rows,
          legend="gg: Gamma-Gamma parameters of order value")
     if model.pooled_segments_:
-        out.print(f"Scored with the pooled models ('all'; too few customers or a degenerate "
-                  f"fit): {', '.join(model.pooled_segments_)}", highlight=False)
+        paragraph(out, "Scored with the pooled models ('all'; too few customers or a "
+                       f"degenerate fit): {', '.join(model.pooled_segments_)}", indent=2)
 
 
 def print_validation(out: Console, res: Any) -> None:
@@ -261,29 +309,31 @@ def print_validation(out: Console, res: Any) -> None:
              f"{r.predicted_total:,.1f}", number(r.relative_error, "growth"),
              f"{r.mae:.3f}", f"{r.rmse:.3f}", f"{r.bias:+.3f}", number(r.z, digits=2)]
             for r in res.errors.itertuples(index=False)]
-    emit(out, "Errors per customer and in total", cols, rows)
+    emit(out, "Errors per customer and in total", cols, rows,
+         legend=["actual, predicted: repeat purchases in the holdout; rel. error: predicted "
+                 "/ actual - 1",
+                 "MAE, RMSE, bias: per customer; z: (actual - predicted) / its sd"])
 
 
 def print_segments(out: Console, report: pd.DataFrame, as_of: str, currency: str) -> None:
-    """``growthloop.decide.tags.segment_report``: one table per tag, markets as columns."""
-    markets = list(dict.fromkeys(report.market))
+    """``growthloop.decide.tags.segment_report``: one table per tag, by segment and market
+    (markets down the side when that needs fewer tables)."""
+    markets = [str(m) for m in dict.fromkeys(report.market)]
     titles = {"value_tier": "Value tiers", "rfm_segment": "RFM segments",
               "lifecycle_stage": "Lifecycle stages"}
     for dim, title in titles.items():
         part = report[report.dimension == dim]
         tiers = dim == "value_tier"
-        cols = [Col(dim.replace("_", " "), False)] + [Col(m) for m in markets]
-        rows = []
-        for seg, g in part.groupby("segment", sort=False):
-            cells = []
-            for m in markets:
-                r = g[g.market == m].iloc[0]
-                cells.append(MISSING if r.customers == 0 else
-                             f"{r.customers:,} ({r.share:.0%})"
-                             + (f" {number(r.clv_mean)}" if tiers else ""))
-            rows.append([str(seg), *cells])
-        emit(out, f"{title} as of {as_of}: customers (share of the market)"
-                  + (f" and mean CLV ({currency})" if tiers else ""), cols, rows)
+        cells = {(str(r.segment), str(r.market)): MISSING if r.customers == 0 else
+                 f"{r.customers:,} ({r.share:.0%})" + (f" {number(r.clv_mean)}" if tiers else "")
+                 for r in part.itertuples(index=False)}
+        segments = [str(s) for s in dict.fromkeys(part.segment)]
+        _crosstab(out, f"{title} as of {as_of}: customers (share of the market)"
+                       + (f" and mean CLV ({currency})" if tiers else ""),
+                  dim.replace("_", " "), "market", segments, markets,
+                  lambda s, m, cells=cells: cells.get((s, m), MISSING),
+                  legend="e.g. 12 (5%) 31.2: 12 customers, 5 % of the market's customers, "
+                         f"mean 1-year CLV 31.2 {currency}" if tiers else None)
 
 
 def _ltv_row(r: Any) -> list[str]:
@@ -294,8 +344,9 @@ def _ltv_row(r: Any) -> list[str]:
 
 _LTV_COLS = [Col("new cust."), Col("spend"), Col("CAC"), Col("LTV"), Col("observed"),
              Col("LTV:CAC"), Col("payback")]
-_LTV_LEGEND = ("new cust.: new customers; observed: share of LTV already realised; "
-               "payback: months until LTV reaches CAC")
+_LTV_LEGEND = ["new cust.: new customers; CAC: spend / new customers",
+               "observed: share of the LTV already realised",
+               "payback: months until the LTV reaches the CAC"]
 
 
 def print_ltv(out: Console, table: pd.DataFrame, dims: list[str], *, months: int,
@@ -310,38 +361,40 @@ def print_ltv(out: Console, table: pd.DataFrame, dims: list[str], *, months: int
     if drivers is None or torn is None:
         return
     top = torn[torn["rank"] == 1].set_index("market")
-    cols = [Col("market", False), Col("cost/signup"), Col("conv."), Col("repurch./yr"),
-            Col("order value"), Col("lifetime (yr)"), Col("LTV/signup"), Col("LTV:CAC"),
-            Col("moves it most", False)]
+    cols = [Col("market", False), Col("cost per signup"), Col("conv."),
+            Col("repeat per yr"), Col("order value"), Col("lifetime (yr)"),
+            Col("LTV per signup"), Col("LTV:CAC"), Col("moves it most", False)]
     rows = [[r.market, number(r.cost_per_signup), f"{r.conversion:.1%}",
              number(r.repurchases_per_year), number(r.expected_order_value, digits=4),
              number(r.lifetime), number(r.ltv, digits=4), number(r.ltv_cac),
              str(top.driver.get(r.market, MISSING))] for r in drivers.itertuples(index=False)]
     emit(out, "Five drivers per market: LTV per sign-up = conversion x order value x "
               "(1 + repurchases per year x lifetime) x margin", cols, rows,
-         legend="cost/signup: spend per new user; conv.: new-user conversion; repurch./yr: "
-                "repeat purchases per customer-year")
+         legend=["cost per signup: spend per new user; conv.: new-user conversion",
+                 "repeat per yr: repeat purchases per customer-year",
+                 "moves it most: the driver with the widest swing in the tornado"])
     swing = float(torn.high_value.iloc[0] / torn.base_value.iloc[0] - 1) if len(torn) else 0
-    cols = [Col("market", False), Col("rank"), Col("driver", False), Col("LTV:CAC low"),
-            Col("base"), Col("LTV:CAC high")]
+    cols = [Col("market", False), Col("rank"), Col("driver", False),
+            Col(f"driver -{swing:.0%}"), Col("base"), Col(f"driver +{swing:.0%}")]
     rows = [[r.market, str(r.rank), r.driver, number(r.ltv_cac_low), number(r.base_ltv_cac),
              number(r.ltv_cac_high)] for r in torn.itertuples(index=False)]
     emit(out, f"Tornado: LTV:CAC with each driver at -{swing:.0%} / +{swing:.0%}", cols,
-         rows)
+         rows, keys=2, legend=f"driver -{swing:.0%}, base, driver +{swing:.0%}: LTV:CAC with "
+                              "the driver lowered, as it is, raised; rank 1 moves it most")
 
 
 def print_value_report(out: Console, report: Mapping[str, pd.DataFrame], currency: str
                        ) -> None:
     """Tier sizes per market and LTV:CAC per acquisition channel, as the demo prints them."""
     tiers = report["tiers"]
-    markets = list(dict.fromkeys(tiers.market))
-    rows = []
-    for seg, g in tiers.groupby("segment", sort=False):
-        g = g.set_index("market")
-        rows.append([str(seg), *[f"{int(g.customers[m]):,} ({g.clv_mean[m]:,.0f})"
-                                 if g.customers[m] else MISSING for m in markets]])
-    emit(out, f"Value tiers by predicted 1-year CLV: customers per market (mean CLV, "
-              f"{currency})", [Col("tier", False)] + [Col(m) for m in markets], rows)
+    markets = [str(m) for m in dict.fromkeys(tiers.market)]
+    cells = {(str(r.segment), str(r.market)): f"{int(r.customers):,} ({r.clv_mean:,.0f})"
+             if r.customers else MISSING for r in tiers.itertuples(index=False)}
+    _crosstab(out, f"Value tiers by predicted 1-year CLV: customers per market (mean CLV, "
+                   f"{currency})", "tier", "market",
+              [str(s) for s in dict.fromkeys(tiers.segment)], markets,
+              lambda s, m: cells.get((s, m), MISSING),
+              legend=f"e.g. 12 (31): 12 customers with a mean 1-year CLV of 31 {currency}")
     ltv = report["ltv_cac"]
     months = ltv.attrs.get("months", 12)
     rows = [[str(r.channel), *_ltv_row(r)] for r in ltv.itertuples(index=False)]
@@ -374,7 +427,7 @@ def print_attribution(out: Console, df: pd.DataFrame, name: str, value_label: st
         emit(out, f"Attribution: {name}" + (f", {label}" if label else ""), cols, rows)
 
 
-_SHORT = {"last_non_direct": "last-nd", "time_decay": "decay", "position": "U-shape"}
+_SHORT = {"last_non_direct": "last nd", "time_decay": "decay", "position": "U shape"}
 
 
 def print_attribution_comparison(out: Console, df: pd.DataFrame, what: str = "conversions"
@@ -385,15 +438,17 @@ def print_attribution_comparison(out: Console, df: pd.DataFrame, what: str = "co
     lvm = "last_vs_markov" in df.columns
     cols = [Col("channel", False)] + [Col(_SHORT.get(m, m)) for m in models]
     if lvm:
-        cols.append(Col("last/mkv"))
-    for label, g in _groups(df):
+        cols.append(Col("last vs markov"))
+    legend = ["last nd: last non-direct touch; decay: time decay; U shape: position based",
+              *(["last vs markov: last-touch credit / Markov credit - 1"] if lvm else [])]
+    groups = _groups(df)
+    for n, (label, g) in enumerate(groups, start=1):
         rows = []
         for _, r in g.iterrows():
             rows.append([str(r.channel)] + [f"{r[m]:,.0f}" for m in models]
                         + ([signed_pct(r.last_vs_markov)] if lvm else []))
         emit(out, f"Attributed {what} by model" + (f": {label}" if label else ""), cols, rows,
-             legend="last-nd: last non-direct; decay: time decay; U-shape: position based; "
-                    "last/mkv: last-touch credit / Markov credit - 1" if lvm else None)
+             legend=legend if n == len(groups) else None)
 
 
 def print_economics(out: Console, df: pd.DataFrame, currency: str) -> None:
@@ -401,7 +456,10 @@ def print_economics(out: Console, df: pd.DataFrame, currency: str) -> None:
     model = str(df.model.iloc[0]) if len(df) else ""
     cols = [Col("period", False), Col("channel", False), Col("spend"), Col("new cust."),
             Col("revenue"), Col("ROAS"), Col("ROI"), Col("CAC")]
-    for market, g in _groups(df, ("market",)):
+    legend = ["ROAS: revenue / spend; ROI: (revenue - spend) / spend",
+              "CAC: spend / new customers (attributed first purchases)"]
+    groups = _groups(df, ("market",))
+    for n, (market, g) in enumerate(groups, start=1):
         rows = [[str(r.period), str(r.channel), number(r.spend, "money"),
                  f"{r.new_customers:,.1f}", number(r.revenue, "money"),
                  MISSING if is_missing(r.roas) else f"{r.roas:.2f}",
@@ -409,5 +467,4 @@ def print_economics(out: Console, df: pd.DataFrame, currency: str) -> None:
                 for r in g.itertuples(index=False)]
         emit(out, f"Channel economics, {model} attribution" + (f": {market}" if market else "")
              + f" (money in {currency})", cols, rows, keys=2,
-             legend="ROAS: revenue / spend; ROI: (revenue - spend) / spend; CAC: spend / "
-                    "new customers (attributed first purchases)")
+             legend=legend if n == len(groups) else None)
