@@ -35,6 +35,7 @@ from growthloop.report.charts import (
     validation_chart,
 )
 from growthloop.report.format import csv_list, records
+from growthloop.report.layout import paragraph
 from growthloop.report.tables import (
     print_fit_summary,
     print_ltv,
@@ -177,13 +178,12 @@ def clv_fit(
         })
         return
     print_side_by_side(out, run.model)
-    out.print(
-        f"Scored {len(run.scores):,} customers: expected {run.scores.expected_purchases.sum():,.0f}"
-        f" repeat purchases and {run.scores.clv.sum():,.0f} {currency} of CLV "
-        f"over {horizon} days (margin {margin:g}, discount {discount_rate:g}/month).",
-        highlight=False)
-    out.print(f"Wrote customer_scores and user_tags: model {run.model_version}, fit "
-              f"{run.fit_date}, data to {run.observation_end}.", highlight=False)
+    paragraph(out, f"Scored {len(run.scores):,} customers: expected "
+                   f"{run.scores.expected_purchases.sum():,.0f} repeat purchases and "
+                   f"{run.scores.clv.sum():,.0f} {currency} of CLV over {horizon} days "
+                   f"(margin {margin:g}, discount {discount_rate:g}/month).")
+    paragraph(out, f"Wrote customer_scores and user_tags: model {run.model_version}, fit "
+                   f"{run.fit_date}, data to {run.observation_end}.")
 
 
 @command("validate", group=clv_app, epilog="Example: growthloop clv validate --holdout-from "
