@@ -6,7 +6,7 @@ measured in one run. Every engine's numbers are checked against growthloop's.
     python benchmarks/bench_metrics.py --warehouse w.duckdb   # an existing warehouse
 
 Each side builds its sources once (sessions from events, orders in the reporting
-currency, ...) and then computes the 25 KPIs; the times include that work.
+currency, ...) and then computes the 26 KPIs; the times include that work.
 """
 
 from __future__ import annotations
@@ -117,6 +117,9 @@ SQL_KPIS = {
     "spend": _value(f"{S}, sum(spend) x FROM h_spend {G2}"),
     "roas": _ratio(f"{S}, sum(revenue) x FROM h_orders {G2}",
                           f"{S}, sum(spend) x FROM h_spend {G2}"),
+    "roi": f"""SELECT period, market, channel, numerator, denominator, value - 1 AS value
+               FROM ({_ratio(f"{S}, sum(revenue) x FROM h_orders {G2}",
+                             f"{S}, sum(spend) x FROM h_spend {G2}")})""",
     "cac": _ratio(f"{S}, sum(spend) x FROM h_spend {G2}",
                   f"{S}, count(DISTINCT user_id) x FROM h_orders "
                   f"WHERE customer_type = 'new' {G2}"),
@@ -280,6 +283,8 @@ def run_pandas(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
         "spend": value(sp.groupby(keys, dropna=False).spend.sum()),
         "roas": ratio(o.groupby(keys, dropna=False).revenue.sum(),
                              sp.groupby(keys, dropna=False).spend.sum()),
+        "roi": ratio(o.groupby(keys, dropna=False).revenue.sum(),
+                     sp.groupby(keys, dropna=False).spend.sum()).eval("value = value - 1"),
         "cac": ratio(sp.groupby(keys, dropna=False).spend.sum(),
                      nun(o[o.customer_type == "new"])),
         "add_to_cart_rate": ratio(cnt(sess[sess.atc]), cnt(sess)),

@@ -593,7 +593,7 @@ def test_cli_roi_by_hand(loaded: Path) -> None:
     assert len(pd.read_csv(project / "r.csv")) == 16
     table = run("roi", "--model", "shapley", cwd=project)
     assert table.returncode == 0 and "Channel economics, shapley attribution: DE" in table.stdout
-    for args, message in ((("--model", "lastclick"), "--model 'lastclick': expected one of"),
+    for args, message in ((("--model", "lastclick"), "'lastclick' is not one of 'first'"),
                           (("--from", "2025-13-01"), "--from '2025-13-01' is not a date"),
                           (("--period", "fortnight"), "'fortnight' is not one of 'day'"),
                           (("--by", "country"), "--by 'country': expected")):

@@ -24,9 +24,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from growthloop.core.errors import GrowthloopError
+from growthloop.models.attribution import MODELS
 from growthloop.warehouse import Warehouse
 
 __all__ = [
+    "AttributionModel",
     "ConfigOpt",
     "Grain",
     "JsonOpt",
@@ -66,6 +68,10 @@ class Grain(StrEnum):
     quarter = "quarter"
     year = "year"
     all = "all"
+
+
+AttributionModel = StrEnum("AttributionModel", {m: m for m in MODELS})
+AttributionModel.__doc__ = "Attribution models by name (``growthloop.models.attribution.MODELS``)."
 
 
 def _fail(message: str) -> typer.Exit:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from growthloop.cli.app import (
+    AttributionModel,
     ConfigOpt,
     Grain,
     JsonOpt,
@@ -23,7 +24,7 @@ from growthloop.core.errors import InputError
 from growthloop.decide.channels import attribute, channel_economics
 from growthloop.ingest.paths import read_paths
 from growthloop.metrics.journeys import build_paths, direct_channels
-from growthloop.models.attribution import MODELS, compare_models
+from growthloop.models.attribution import compare_models
 from growthloop.report.format import records, write_frame
 from growthloop.report.tables import (
     print_attribution,
@@ -46,7 +47,8 @@ def attribution(
     paths: Annotated[Path | None, typer.Option(
         "--paths", help="CSV or Parquet of aggregated journeys: path ('a > b'), conversions, "
                         "nulls, value. Without it, journeys come from the warehouse.")] = None,
-    model: Annotated[str, typer.Option("--model", "-m", help=_MODEL_HELP)] = "markov",
+    model: Annotated[AttributionModel, typer.Option("--model", "-m", help=_MODEL_HELP)
+                     ] = AttributionModel.markov,
     order: OrderOpt = 1,
     compare: Annotated[bool, typer.Option("--compare", help="All models side by side.")] = False,
     by: Annotated[str | None, typer.Option(
@@ -79,7 +81,7 @@ def attribution(
         with open_warehouse(config) as wh:
             table = build_paths(wh.backend, wh.cfg, conversion=conversion,  # type: ignore[arg-type]
                                 lookback_days=lookback, by_market=by == "market",
-                                with_days=compare or model == "time_decay")
+                                with_days=compare or model.value == "time_decay")
             names = tuple(direct or direct_channels(wh.cfg) or ("direct",))
             currency = wh.cfg.reporting_currency
         source = "warehouse"
@@ -94,24 +96,25 @@ def attribution(
         else:
             print_attribution_comparison(out, df)
         return
-    fitted, credits = attribute(table, model, n_bootstrap=bootstrap, **settings)
+    fitted, credits = attribute(table, model.value, n_bootstrap=bootstrap, **settings)
     if as_json:
         params = fitted.get_params()
         if hasattr(fitted, "clock_"):
             params["clock"] = fitted.clock_
-        print_json({"model": model, "settings": params, "source": source,
+        print_json({"model": model.value, "settings": params, "source": source,
                     "currency": currency, "total_conversions": fitted.total_conversions_,
                     "total_value": fitted.total_value_,
                     "credits": records(credits.drop(columns="share"))})
         return
-    name = f"{model} (order {order})" if model == "markov" else model
+    name = f"markov (order {order})" if model.value == "markov" else model.value
     print_attribution(out, credits, name, f"value ({currency})" if currency else "value")
 
 
 @command(epilog="Example: growthloop roi --model markov --period quarter --by market "
                 "--from 2025-01-01 --to 2026-01-01 --json")
 def roi(
-    model: Annotated[str, typer.Option("--model", "-m", help=_MODEL_HELP)] = "markov",
+    model: Annotated[AttributionModel, typer.Option("--model", "-m", help=_MODEL_HELP)
+                     ] = AttributionModel.markov,
     period: Annotated[Grain, typer.Option(help="Time grain (all: the whole window).")
                       ] = Grain.month,
     by: Annotated[str | None, typer.Option(
@@ -131,12 +134,10 @@ def roi(
     revenue against ad spend, under one named attribution model."""
     if by not in (None, "", "market", "none"):
         raise InputError(f"--by {by!r}: expected 'market' or 'none'")
-    if model not in MODELS:
-        raise InputError(f"--model {model!r}: expected one of {', '.join(MODELS)}")
     lo = parse_day(start, "--from") if start else None
     hi = parse_day(end, "--to") if end else None
     with open_warehouse(config) as wh:
-        df = channel_economics(wh.backend, wh.cfg, model=model, period=period.value,
+        df = channel_economics(wh.backend, wh.cfg, model=model.value, period=period.value,
                                by_market=by == "market", order=order, lookback_days=lookback,
                                half_life=half_life, start=lo, end=hi)
         currency = wh.cfg.reporting_currency
@@ -144,7 +145,7 @@ def roi(
         write_frame(df, out_file)
         err.print(f"wrote {len(df):,} rows to {out_file}")
     elif as_json:
-        print_json({"model": model, "period": period.value, "currency": currency,
+        print_json({"model": model.value, "period": period.value, "currency": currency,
                     "rows": records(df)})
     else:
         print_economics(out, df, currency)

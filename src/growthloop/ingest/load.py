@@ -23,6 +23,7 @@ import duckdb
 
 from growthloop.core.config import Config
 from growthloop.core.schema import table as get_table
+from growthloop.ingest import rules
 from growthloop.ingest.privacy import Pseudonymiser
 from growthloop.ingest.readers import Staged, stage_file
 from growthloop.ingest.rules import Validation, compile_validation
@@ -143,14 +144,19 @@ def ingest_file(
     pseudonym: Pseudonymiser,
     *,
     on_step: Step | None = None,
+    now: datetime | None = None,
 ) -> LoadResult:
     """Load ``path`` into ``table_name`` atomically; see the module docstring.
 
-    The staging views (the raw file, with identifiers not yet pseudonymised) are dropped
-    from the connection when the load ends, whatever the outcome.
+    ``now`` is the clock of the load (default ``growthloop.ingest.rules.utc_now()``, the
+    current UTC time): it bounds plausible timestamps (up to the end of the next day, UTC)
+    and is recorded as ``loaded_at``. The staging views (the raw file, with identifiers not
+    yet pseudonymised) are dropped from the connection when the load ends, whatever the
+    outcome.
     """
     try:
-        return _ingest_file(con, config, table_name, path, pseudonym, on_step=on_step)
+        return _ingest_file(con, config, table_name, path, pseudonym, on_step=on_step,
+                            now=now)
     finally:
         for view in STAGING_VIEWS:
             con.unregister(view)
@@ -165,6 +171,7 @@ def _ingest_file(
     pseudonym: Pseudonymiser,
     *,
     on_step: Step | None = None,
+    now: datetime | None = None,
 ) -> LoadResult:
     """``ingest_file`` without the clean-up of the staging views."""
     t = get_table(table_name)
@@ -186,10 +193,13 @@ def _ingest_file(
     macro = pseudonym.install_sql(con) if pseudonym.enabled else None
     src_types = {n: str(ty) for n, ty in zip(staged.relation.columns, staged.relation.types,
                                              strict=True)}
-    v = compile_validation(t, config, src_types)
+    if now is None:
+        now = rules.utc_now()
+    elif now.tzinfo is not None:
+        now = now.astimezone(UTC).replace(tzinfo=None)
+    v = compile_validation(t, config, src_types, now=now)
     staged.relation.create_view("_gl_src", replace=True)
     checked = f"(SELECT {v.select} FROM _gl_src)"
-    now = datetime.now(UTC).replace(tzinfo=None)
     key = _quoted(t.key)
     cols = _quoted(t.column_names)
     personal = t.personal_columns

@@ -5,10 +5,18 @@ of the target table (raw values: text for CSV and JSON Lines, the file's own
 types for Parquet) plus ``_row``, the 1-based data row in the file, and the rows
 that could not be parsed at all (wrong number of CSV fields, invalid JSON),
 which go straight to quarantine.
+
+Text files (CSV, JSON Lines) must be UTF-8; a UTF-8 byte order mark at the start is
+ignored. A file with bytes that are not UTF-8 (say a Latin-1 ``é``, byte 0xE9, from a
+spreadsheet export) is refused whole with an ``InputError`` naming the file, the byte
+offset of the first bad byte, its row and (CSV) its field and value, rather than having
+that row quarantined: a file in another encoding is wrong in every row that holds a
+non-ASCII character, and the rows that happen to decode would load beside it.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 from dataclasses import dataclass, field
@@ -45,6 +53,12 @@ class Staged:
 
 
 def _check_columns(path: Path, t: Table, present: list[str]) -> None:
+    dups = list(dict.fromkeys(c for i, c in enumerate(present) if c in present[:i]))
+    if dups:
+        raise InputError(
+            f"{path}: column(s) {', '.join(map(repr, dups))} appear more than once in the "
+            f"header; expected each column once, from: {', '.join(t.column_names)}"
+        )
     unknown = [c for c in present if c not in t.column_names]
     if unknown:
         raise InputError(
@@ -84,6 +98,74 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, t: Table) -> Stag
     return Staged(rel, int(rows[0] or 0) if rows else 0, typed=True)
 
 
+_CHUNK = 1 << 22
+
+
+def _utf8_error(path: Path) -> tuple[int, int, bytes] | None:
+    """The first bytes of ``path`` that are not UTF-8: (byte offset, line, the bytes).
+
+    ``line`` is the 1-based physical line (a JSON Lines row). None when all is UTF-8.
+    """
+    dec = codecs.getincrementaldecoder("utf-8")("strict")
+    base = lines = 0
+    with path.open("rb") as fh:
+        while True:
+            chunk = fh.read(_CHUNK)
+            pending = dec.getstate()[0]
+            try:
+                dec.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as e:
+                data = pending + chunk
+                offset = base - len(pending) + e.start
+                line = lines + data.count(b"\n", 0, e.start) + 1
+                return offset, line, data[e.start:e.end]
+            if not chunk:
+                return None
+            lines += chunk.count(b"\n")
+            base += len(chunk)
+
+
+def _utf8_message(path: Path, offset: int, bad: bytes, where: str) -> str:
+    shown = " ".join(f"0x{b:02X}" for b in bad)
+    return (f"{path}: not UTF-8 text: byte {shown} at byte offset {offset} ({where}); "
+            "expected UTF-8: save the file as UTF-8 (in a spreadsheet: CSV UTF-8) and "
+            "load it again")
+
+
+def _csv_utf8_error(path: Path) -> str | None:
+    """The message for a CSV file that is not UTF-8, naming the row and field; else None."""
+    found = _utf8_error(path)
+    if found is None:
+        return None
+    offset, line, bad = found
+    where = f"line {line}"
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
+        header: list[str] | None = None
+        row = 0
+        try:
+            for fields in csv.reader(fh):
+                if not fields:  # empty lines are skipped, as the CSV parser does
+                    continue
+                hit = next((i for i, v in enumerate(fields)
+                            if any("\udc80" <= ch <= "\udcff" for ch in v)), None)
+                if hit is not None:
+                    value = fields[hit].encode("utf-8", "surrogateescape").decode(
+                        "utf-8", "backslashreplace")
+                    if header is None:
+                        where = f"the header, column {hit + 1} = '{value[:60]}'"
+                    else:
+                        name = header[hit] if hit < len(header) else f"field {hit + 1}"
+                        where = f"row {row + 1}, {name} = '{value[:60]}'"
+                    break
+                if header is None:
+                    header = fields
+                else:
+                    row += 1
+        except csv.Error:  # a row the csv module can't split: the line is all we know
+            pass
+    return _utf8_message(path, offset, bad, where)
+
+
 def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, t: Table) -> Staged:
     bad: list[tuple[int, str, str, str]] = []
 
@@ -97,7 +179,10 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, t: Table) -> Staged:
         return "skip"
 
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
+        not_utf8 = _csv_utf8_error(path)
+        if not_utf8:
+            raise InputError(not_utf8)
+        with path.open(newline="", encoding="utf-8-sig") as fh:
             names = next(csv.reader(fh), [])
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise InputError(f"{path}: not a readable UTF-8 CSV file: {e}") from None
@@ -134,6 +219,19 @@ def _text(v: object) -> str | None:
     return str(v)
 
 
+class _Object(dict):
+    """A JSON object that remembers the keys it was given more than once."""
+
+    repeated: list[str]
+
+    @classmethod
+    def of(cls, pairs: list[tuple[str, object]]) -> _Object:
+        obj = cls(pairs)
+        keys = [k for k, _ in pairs]
+        obj.repeated = list(dict.fromkeys(k for i, k in enumerate(keys) if k in keys[:i]))
+        return obj
+
+
 def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, t: Table) -> Staged:
     names = t.column_names
     cols: dict[str, list[str | None]] = {n: [] for n in names}
@@ -141,9 +239,14 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, t: Table) -> Staged
     bad: list[tuple[int, str, str, str]] = []
     n = 0
     try:
-        fh = path.open(encoding="utf-8")
+        found = _utf8_error(path)
+        fh = path.open(encoding="utf-8-sig")
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e}") from None
+    if found is not None:
+        fh.close()
+        offset, line_no, raw = found
+        raise InputError(_utf8_message(path, offset, raw, f"row {line_no}"))
     with fh:
         try:
             for n, line in enumerate(fh, start=1):
@@ -151,13 +254,18 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, t: Table) -> Staged
                     bad.append((n, "row: empty line", "empty line", ""))
                     continue
                 try:
-                    rec = json.loads(line)
+                    rec = json.loads(line, object_pairs_hook=_Object.of)
                 except json.JSONDecodeError as e:
                     why = f"not valid JSON ({e.msg} at column {e.colno})"
                     bad.append((n, "row: not valid JSON", why, line.strip()))
                     continue
                 if not isinstance(rec, dict):
                     bad.append((n, "row: not a JSON object", "not a JSON object", line.strip()))
+                    continue
+                if rec.repeated:
+                    why = (f"field(s) {', '.join(map(repr, rec.repeated))} appear more than "
+                           "once; expected each field once")
+                    bad.append((n, "row: repeated field", why, line.strip()))
                     continue
                 unknown = [k for k in rec if k not in cols]
                 if unknown:
@@ -168,8 +276,8 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, t: Table) -> Staged
                 for k in names:
                     cols[k].append(_text(rec.get(k)))
                 rows.append(n)
-        except UnicodeDecodeError as e:
-            raise InputError(f"{path}: not UTF-8 text near byte {e.start}") from None
+        except UnicodeDecodeError as e:  # the file changed since it was checked
+            raise InputError(f"{path}: not UTF-8 text: {e}") from None
     if n == 0:
         raise InputError(f"{path}: the file is empty; expected one JSON object per line")
     tbl = pa.table({**{k: pa.array(v, pa.string()) for k, v in cols.items()},

@@ -3,16 +3,23 @@
 Every rule becomes a pair: a condition that is true for a bad row, and a message
 naming the field, the value and what was expected. Rows are checked in one
 vectorised pass; a row lists every rule it breaks, not just the first.
+
+Timestamps with a UTC offset (``2025-03-01T10:00:00+07:00``, ``...Z``) are stored as
+that instant in UTC without a zone; one without an offset is taken to be UTC. A money
+(``DOUBLE``) value of ``-0`` is stored as 0. The latest plausible time is the end of
+tomorrow (UTC) by the clock of the load: ``compile_validation(now=...)``, by default
+``utc_now()``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from growthloop.core.config import Config
 from growthloop.core.schema import COUNTRY, CURRENCIES, CURRENCY, MARKET, Column, Table
 
-__all__ = ["EARLIEST", "Rule", "Validation", "compile_validation"]
+__all__ = ["EARLIEST", "Rule", "Validation", "compile_validation", "latest_day", "utc_now"]
 
 EARLIEST = "2000-01-01"
 _TYPE_WORDS = {
@@ -23,6 +30,21 @@ _TYPE_WORDS = {
     "INTEGER": "a whole number",
     "BOOLEAN": "true or false",
 }
+
+
+def utc_now() -> datetime:
+    """The current time in UTC, without a zone: the clock a load uses unless given one."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def latest_day(now: datetime) -> str:
+    """The last plausible day for a time read at ``now`` (UTC): tomorrow, ``YYYY-MM-DD``.
+
+    An aware ``now`` is converted to UTC; a naive one is taken as UTC.
+    """
+    if now.tzinfo is not None:
+        now = now.astimezone(UTC).replace(tzinfo=None)
+    return (now.date() + timedelta(days=1)).isoformat()
 
 
 def _lit(s: str) -> str:
@@ -74,6 +96,9 @@ class Validation:
 
 
 def _cast(c: Column, raw: str, src_type: str) -> str:
+    if c.dtype == "DOUBLE":  # -0 is stored as 0
+        x = raw if src_type == "DOUBLE" else f"TRY_CAST({raw} AS DOUBLE)"
+        return f"CASE WHEN {x} = 0 THEN 0.0 ELSE {x} END"
     if c.dtype in ("VARCHAR", "JSON"):
         return raw if src_type == "VARCHAR" else f"CAST({raw} AS VARCHAR)"
     if src_type == c.dtype:
@@ -85,12 +110,15 @@ def _cast(c: Column, raw: str, src_type: str) -> str:
     return f"TRY_CAST({raw} AS {c.dtype})"
 
 
-def compile_validation(t: Table, config: Config, src_types: dict[str, str]) -> Validation:
+def compile_validation(t: Table, config: Config, src_types: dict[str, str],
+                       now: datetime | None = None) -> Validation:
     """Build the typed projection and the rules for table ``t``.
 
     ``src_types`` maps column name to its staged DuckDB type. Identifiers are checked
-    as given; pseudonymisation happens when rows are written.
+    as given; pseudonymisation happens when rows are written. ``now`` (default
+    ``utc_now()``) sets the latest plausible time: before the day after tomorrow, UTC.
     """
+    last = latest_day(now if now is not None else utc_now())
     select: list[str] = ["_row"]
     rules: list[Rule] = []
     for c in t.columns:
@@ -114,7 +142,12 @@ def compile_validation(t: Table, config: Config, src_types: dict[str, str]) -> V
             add("wrong type", f"{raw_name} IS NOT NULL AND {q} IS NULL",
                 f"expected {_TYPE_WORDS[c.dtype]}")
         if c.dtype == "DOUBLE":
-            add("not finite", f"isnan({q}) OR isinf({q})", "expected a finite number")
+            # inf, nan, or a number too large for a double (1e400 reads as inf)
+            huge = ": expected a finite number (beyond ±1.8e308, the range of a 64-bit float)"
+            rules.append(Rule(
+                f"{c.name}: not finite", f"isnan({q}) OR isinf({q})",
+                f"{shown} || CASE WHEN isnan({q}) OR regexp_matches(lower({raw_name}), 'inf')"
+                f" THEN {_lit(': expected a finite number')} ELSE {_lit(huge)} END"))
         allowed: list[str] | tuple[str, ...] | None = None
         what = ""
         if c.allowed == MARKET:
@@ -140,8 +173,8 @@ def compile_validation(t: Table, config: Config, src_types: dict[str, str]) -> V
                 f"expected a value <= {c.maximum:g}")
         if c.dtype in ("TIMESTAMP", "DATE"):
             add("implausible date",
-                f"{q} < DATE '{EARLIEST}' OR {q} >= current_date + INTERVAL 2 DAY",
-                f"expected a time between {EARLIEST} and tomorrow")
+                f"{q} < DATE '{EARLIEST}' OR {q} >= DATE '{last}' + INTERVAL 1 DAY",
+                f"expected a time between {EARLIEST} and {last} (tomorrow, UTC)")
         if c.dtype == "JSON":
             add("not a JSON object",
                 f"{q} IS NOT NULL AND NOT coalesce(json_valid({q}) AND "

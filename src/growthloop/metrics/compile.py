@@ -72,6 +72,11 @@ def _check(k: KPI, cat: dict[str, KPI]) -> None:
             if col not in allowed:
                 raise InputError(f"kpis.{k.name}: column {col!r} is not in source "
                                  f"{m.source!r}; expected one of {', '.join(sorted(allowed))}")
+        for d in k.dimensions or []:
+            if d not in src.dimensions:
+                raise InputError(f"kpis.{k.name}: dimensions: {d!r} is not a dimension of "
+                                 f"source {m.source!r}; expected one of "
+                                 f"{', '.join(src.dimensions)}")
 
 
 def kpi_dimensions(k: KPI, cat: dict[str, KPI]) -> list[str]:

@@ -3,7 +3,8 @@
 ``number`` renders a value by its unit (the KPI catalog's units plus ``money``,
 ``pct`` and ``int``); a missing or non-finite value is ``–``. ``records`` turns a frame
 into JSON-ready rows (a missing or non-finite number becomes null); ``write_frame``
-writes a result to ``.csv``, ``.parquet`` or ``.json``.
+writes a result to ``.csv`` (text made inert for spreadsheets, ``csv_safe``), ``.parquet``
+or ``.json``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import pandas as pd
 
 from growthloop.core.errors import InputError
 
-__all__ = ["MISSING", "csv_list", "is_missing", "number", "records", "signed_pct",
-           "write_frame"]
+__all__ = ["FORMULA_START", "MISSING", "csv_list", "csv_safe", "is_missing", "number",
+           "records", "signed_pct", "write_frame"]
 
 MISSING = "–"
 
@@ -71,11 +72,42 @@ def records(df: pd.DataFrame) -> list[dict[str, Any]]:
              for k, v in r.items()} for r in df.to_dict(orient="records")]
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with text that a spreadsheet would run as a formula made inert.
+
+    A text value starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return (a
+    campaign named ``=HYPERLINK(...)``) gets a leading single quote, as OWASP recommends;
+    numbers, including negative ones, dates and booleans are left as they are.
+    """
+    def inert(v: Any) -> Any:
+        return "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v
+
+    out = df.copy()
+    for i in range(df.shape[1]):
+        col = df.iloc[:, i]
+        if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_datetime64_any_dtype(col)):
+            out.isetitem(i, col.astype(object).map(inert))
+    return out
+
+
 def write_frame(df: pd.DataFrame, path: Path) -> Path:
-    """Write ``df`` as ``.csv``, ``.parquet`` or ``.json`` (by the suffix of ``path``)."""
+    """Write ``df`` as ``.csv``, ``.parquet`` or ``.json`` (by the suffix of ``path``).
+
+    CSV text is made inert for spreadsheets (``csv_safe``); Parquet and JSON keep the raw
+    values. A CSV whose text holds a carriage return is written with CRLF line ends
+    (RFC 4180): only then does Python's csv writer quote such a value, which would
+    otherwise end the row.
+    """
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        df.to_csv(path, index=False)
+        safe = csv_safe(df)
+        has_cr = any(safe.iloc[:, i].map(lambda v: isinstance(v, str) and "\r" in v).any()
+                     for i in range(safe.shape[1]))
+        safe.to_csv(path, index=False, lineterminator="\r\n" if has_cr else "\n")
     elif suffix == ".parquet":
         df.to_parquet(path, index=False)
     elif suffix == ".json":

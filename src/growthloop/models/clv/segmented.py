@@ -23,10 +23,11 @@ import json
 import math
 import warnings
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from growthloop import __version__
 from growthloop.core.errors import AssumptionWarning, GrowthloopWarning, InputError
@@ -45,6 +46,7 @@ __all__ = [
     "PURCHASE_MODELS",
     "SEGMENT_DIMENSIONS",
     "CustomerValueModel",
+    "ValueSettings",
     "check_segment_dimension",
     "check_value_settings",
     "horizon_months",
@@ -82,18 +84,33 @@ def horizon_months(horizon_days: int) -> int:
     return max(1, round(horizon_days / 30))
 
 
-def check_value_settings(horizon_days: Any, discount_rate: Any, margin: Any) -> None:
-    """InputError unless the horizon, monthly discount rate and margin are usable."""
-    if not (isinstance(horizon_days, int | np.integer) and not isinstance(horizon_days, bool)
-            and horizon_days > 0):
-        raise InputError(f"horizon must be a positive whole number of days; got "
-                         f"{horizon_days!r}")
-    if not (isinstance(discount_rate, int | float) and math.isfinite(discount_rate)
-            and 0 <= discount_rate < 1):
-        raise InputError(f"discount rate must be a monthly rate in [0, 1), e.g. 0.01; got "
-                         f"{discount_rate!r}")
-    if not (isinstance(margin, int | float) and math.isfinite(margin) and 0 < margin <= 1):
-        raise InputError(f"margin must be a share of order value in (0, 1]; got {margin!r}")
+class ValueSettings(BaseModel):
+    """The horizon, monthly discount rate and margin of a CLV, validated (pydantic)."""
+
+    model_config = ConfigDict(strict=True, frozen=True)
+
+    horizon_days: Annotated[int, Field(gt=0)]
+    discount_rate: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
+    margin: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+
+
+_SETTING_RULES = {
+    "horizon_days": "horizon must be a positive whole number of days",
+    "discount_rate": "discount rate must be a monthly rate in [0, 1), e.g. 0.01",
+    "margin": "margin must be a share of order value in (0, 1]",
+}
+
+
+def check_value_settings(horizon_days: Any, discount_rate: Any, margin: Any) -> ValueSettings:
+    """The settings if the horizon, monthly discount rate and margin are usable; else an
+    InputError naming the setting, its value and the rule."""
+    given = {"horizon_days": int(horizon_days) if isinstance(horizon_days, np.integer)
+             else horizon_days, "discount_rate": discount_rate, "margin": margin}
+    try:
+        return ValueSettings(**given)
+    except ValidationError as e:
+        field = str(e.errors()[0]["loc"][0])
+        raise InputError(f"{_SETTING_RULES[field]}; got {given[field]!r}") from None
 
 
 class CustomerValueModel(Estimator):
