@@ -155,121 +155,105 @@ def ingest_file(
     outcome.
     """
     try:
-        return _ingest_file(con, config, table_name, path, pseudonym, on_step=on_step,
-                            now=now)
+        t = get_table(table_name)
+        path = Path(path).absolute()
+        step = on_step or (lambda _name: None)
+        result = LoadResult(t.name, str(path))
+        staged = stage_file(con, path, t)
+        digest = file_sha256(path)
+        prior = con.execute(
+            "SELECT count(*) FROM loads WHERE table_name = ? AND file_sha256 = ?", [t.name, digest]
+        ).fetchone()
+        result.rows_read = staged.rows_read
+        if prior and prior[0]:
+            result.already_loaded = True
+            result.rows_duplicate = staged.rows_read
+            return result
+        step("staged")
+
+        macro = pseudonym.install_sql(con) if pseudonym.enabled else None
+        src_types = {n: str(ty) for n, ty in zip(staged.relation.columns, staged.relation.types,
+                                                 strict=True)}
+        if now is None:
+            now = rules.utc_now()
+        elif now.tzinfo is not None:
+            now = now.astimezone(UTC).replace(tzinfo=None)
+        v = compile_validation(t, config, src_types, now=now)
+        staged.relation.create_view("_gl_src", replace=True)
+        checked = f"(SELECT {v.select} FROM _gl_src)"
+        key = _quoted(t.key)
+        cols = _quoted(t.column_names)
+        personal = t.personal_columns
+
+        def token(col: str) -> str:
+            return f'{macro}("{col}")' if macro else f'"{col}"'
+
+        with transaction(con):
+            # One pass: rows breaking a rule, and keys repeated among the valid rows.
+            stats = con.execute(
+                "SELECT count(*) FILTER (WHERE NOT ok), count(*) FILTER (WHERE ok) "
+                f"- count(DISTINCT CASE WHEN ok THEN ({key}) END) "
+                f"FROM (SELECT {key}, {v.ok} AS ok FROM {checked})"
+            ).fetchone()
+            nbad, dups_in_file = (int(stats[0]), int(stats[1])) if stats else (0, 0)
+            step("validated")
+            if nbad or staged.unparsed:
+                _quarantine(con, t.name, path, staged, checked, v, token, pseudonym, now)
+                result.reasons = [
+                    (r[0], int(r[1]), int(r[2]))
+                    for r in con.execute(
+                        "SELECT label, count(*), min(_row) FROM "
+                        "(SELECT _row, unnest(labels) AS label FROM _gl_bad) "
+                        "GROUP BY label ORDER BY count(*) DESC, label"
+                    ).fetchall()
+                ]
+                con.execute("DROP TABLE _gl_bad")
+            result.rows_quarantined = nbad + len(staged.unparsed)
+
+            # Pseudonymise each distinct identifier once, then join (hashing is the costly part).
+            select = ", ".join(f's."{c}"' for c in t.column_names)
+            joins = ""
+            if macro and personal:
+                ids = " UNION ".join(
+                    f'SELECT DISTINCT "{c}" AS id FROM {checked} WHERE "{c}" IS NOT NULL'
+                    for c in personal
+                )
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _gl_ids AS "
+                            f"SELECT id, {macro}(id) AS token FROM ({ids})")
+                select = ", ".join(f'p_{c}.token AS "{c}"' if c in personal else f's."{c}"'
+                                   for c in t.column_names)
+                joins = " ".join(f'LEFT JOIN _gl_ids AS p_{c} ON p_{c}.id = s."{c}"'
+                                 for c in personal)
+            key_tokens = [f'p_{k}.token' if (macro and k in personal) else f's."{k}"'
+                          for k in t.key]
+            existing = con.execute(f'SELECT count(*) FROM (SELECT 1 FROM "{t.name}" LIMIT 1)'
+                                   ).fetchone()
+            anti = ""
+            if existing and existing[0]:
+                anti = (f' AND NOT EXISTS (SELECT 1 FROM "{t.name}" AS x WHERE '
+                        + " AND ".join(f'x."{k}" = {kt}' for k, kt in zip(t.key, key_tokens,
+                                                                            strict=True)) + ")")
+            dedupe = (f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY s._row) = 1"
+                      if dups_in_file else "")
+            inserted = con.execute(
+                f'INSERT INTO "{t.name}" ({cols}) SELECT {select} FROM {checked} AS s {joins} '
+                f"WHERE {v.ok}{anti} {dedupe}"
+            ).fetchone()
+            result.rows_loaded = int(inserted[0]) if inserted else 0
+            step("loaded")
+            result.rows_duplicate = result.rows_read - result.rows_quarantined - result.rows_loaded
+            con.execute(
+                "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [uuid.uuid4().hex, t.name, str(path), digest, result.rows_read,
+                 result.rows_loaded, result.rows_duplicate, result.rows_quarantined, now],
+            )
+            con.execute("DROP TABLE IF EXISTS _gl_ids")
+            step("committing")
+        return result
     finally:
         for view in STAGING_VIEWS:
             con.unregister(view)
         con.execute("DROP VIEW IF EXISTS _gl_src")
-
-
-def _ingest_file(
-    con: duckdb.DuckDBPyConnection,
-    config: Config,
-    table_name: str,
-    path: Path | str,
-    pseudonym: Pseudonymiser,
-    *,
-    on_step: Step | None = None,
-    now: datetime | None = None,
-) -> LoadResult:
-    """``ingest_file`` without the clean-up of the staging views."""
-    t = get_table(table_name)
-    path = Path(path).absolute()
-    step = on_step or (lambda _name: None)
-    result = LoadResult(t.name, str(path))
-    staged = stage_file(con, path, t)
-    digest = file_sha256(path)
-    prior = con.execute(
-        "SELECT count(*) FROM loads WHERE table_name = ? AND file_sha256 = ?", [t.name, digest]
-    ).fetchone()
-    result.rows_read = staged.rows_read
-    if prior and prior[0]:
-        result.already_loaded = True
-        result.rows_duplicate = staged.rows_read
-        return result
-    step("staged")
-
-    macro = pseudonym.install_sql(con) if pseudonym.enabled else None
-    src_types = {n: str(ty) for n, ty in zip(staged.relation.columns, staged.relation.types,
-                                             strict=True)}
-    if now is None:
-        now = rules.utc_now()
-    elif now.tzinfo is not None:
-        now = now.astimezone(UTC).replace(tzinfo=None)
-    v = compile_validation(t, config, src_types, now=now)
-    staged.relation.create_view("_gl_src", replace=True)
-    checked = f"(SELECT {v.select} FROM _gl_src)"
-    key = _quoted(t.key)
-    cols = _quoted(t.column_names)
-    personal = t.personal_columns
-
-    def token(col: str) -> str:
-        return f'{macro}("{col}")' if macro else f'"{col}"'
-
-    with transaction(con):
-        # One pass: rows breaking a rule, and keys repeated among the valid rows.
-        stats = con.execute(
-            "SELECT count(*) FILTER (WHERE NOT ok), count(*) FILTER (WHERE ok) "
-            f"- count(DISTINCT CASE WHEN ok THEN ({key}) END) "
-            f"FROM (SELECT {key}, {v.ok} AS ok FROM {checked})"
-        ).fetchone()
-        nbad, dups_in_file = (int(stats[0]), int(stats[1])) if stats else (0, 0)
-        step("validated")
-        if nbad or staged.unparsed:
-            _quarantine(con, t.name, path, staged, checked, v, token, pseudonym, now)
-            result.reasons = [
-                (r[0], int(r[1]), int(r[2]))
-                for r in con.execute(
-                    "SELECT label, count(*), min(_row) FROM "
-                    "(SELECT _row, unnest(labels) AS label FROM _gl_bad) "
-                    "GROUP BY label ORDER BY count(*) DESC, label"
-                ).fetchall()
-            ]
-            con.execute("DROP TABLE _gl_bad")
-        result.rows_quarantined = nbad + len(staged.unparsed)
-
-        # Pseudonymise each distinct identifier once, then join (hashing is the costly part).
-        select = ", ".join(f's."{c}"' for c in t.column_names)
-        joins = ""
-        if macro and personal:
-            ids = " UNION ".join(
-                f'SELECT DISTINCT "{c}" AS id FROM {checked} WHERE "{c}" IS NOT NULL'
-                for c in personal
-            )
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _gl_ids AS "
-                        f"SELECT id, {macro}(id) AS token FROM ({ids})")
-            select = ", ".join(f'p_{c}.token AS "{c}"' if c in personal else f's."{c}"'
-                               for c in t.column_names)
-            joins = " ".join(f'LEFT JOIN _gl_ids AS p_{c} ON p_{c}.id = s."{c}"'
-                             for c in personal)
-        key_tokens = [f'p_{k}.token' if (macro and k in personal) else f's."{k}"'
-                      for k in t.key]
-        existing = con.execute(f'SELECT count(*) FROM (SELECT 1 FROM "{t.name}" LIMIT 1)'
-                               ).fetchone()
-        anti = ""
-        if existing and existing[0]:
-            anti = (f' AND NOT EXISTS (SELECT 1 FROM "{t.name}" AS x WHERE '
-                    + " AND ".join(f'x."{k}" = {kt}' for k, kt in zip(t.key, key_tokens,
-                                                                        strict=True)) + ")")
-        dedupe = (f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY s._row) = 1"
-                  if dups_in_file else "")
-        inserted = con.execute(
-            f'INSERT INTO "{t.name}" ({cols}) SELECT {select} FROM {checked} AS s {joins} '
-            f"WHERE {v.ok}{anti} {dedupe}"
-        ).fetchone()
-        result.rows_loaded = int(inserted[0]) if inserted else 0
-        step("loaded")
-        result.rows_duplicate = result.rows_read - result.rows_quarantined - result.rows_loaded
-        con.execute(
-            "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [uuid.uuid4().hex, t.name, str(path), digest, result.rows_read,
-             result.rows_loaded, result.rows_duplicate, result.rows_quarantined, now],
-        )
-        con.execute("DROP TABLE IF EXISTS _gl_ids")
-        step("committing")
-    con.execute("DROP VIEW IF EXISTS _gl_src")
-    return result
 
 
 def ingest_files(wh: Warehouse, table_name: str, files: list[Path],
