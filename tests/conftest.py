@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import os
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -13,6 +15,41 @@ from growthloop.ingest.privacy import Pseudonymiser
 from growthloop.warehouse import connect
 
 KEY = "test-key-0123456789abcdef"
+#: Set (to 1) where Spark must run, as in CI: a missing Java runtime then fails the tests.
+REQUIRE_SPARK = "GROWTHLOOP_REQUIRE_SPARK"
+
+
+def spark_missing() -> str | None:
+    """Why Spark cannot run here (no pyspark, no Java runtime), or None."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "pyspark is not installed (pip install -e '.[spark]')"
+    home = os.environ.get("JAVA_HOME")
+    if not (shutil.which("java") or (home and Path(home, "bin", "java").exists())):
+        return "no Java runtime on PATH or in JAVA_HOME (Spark local mode needs Java 17+)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session for every DuckDB-versus-Spark test; skipped with the reason
+    where Spark cannot run, unless GROWTHLOOP_REQUIRE_SPARK=1 (CI), where that fails."""
+    why = spark_missing()
+    if why:
+        if os.environ.get(REQUIRE_SPARK) == "1":
+            pytest.fail(f"Spark is required ({REQUIRE_SPARK}=1) but {why}")
+        pytest.skip(f"Spark tests skipped: {why}")
+    from pyspark.sql import SparkSession
+
+    s = (SparkSession.builder.master("local[2]").appName("growthloop-tests")
+         .config("spark.sql.session.timeZone", "UTC")
+         .config("spark.ui.enabled", "false")
+         .config("spark.sql.shuffle.partitions", "2")
+         .getOrCreate())
+    s.sparkContext.setLogLevel("ERROR")
+    yield s
+    s.stop()
 
 
 @pytest.fixture

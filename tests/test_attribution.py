@@ -446,30 +446,23 @@ def test_build_paths_by_hand(backend, cfg) -> None:
 # pyspark's collect leaves py4j's local sockets to the garbage collector.
 @pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_build_paths_same_on_duckdb_and_spark(tmp_path: Path, con, cfg, pseudo) -> None:
+def test_build_paths_same_on_duckdb_and_spark(tmp_path: Path, con, cfg, pseudo,
+                                             spark) -> None:
     import ibis
-    from pyspark.sql import SparkSession
 
     from growthloop.ingest import ingest_file
     from growthloop.simulate import simulate
 
     simulate(tmp_path / "shop", n_users=1500, days=120, seed=3)
-    spark = (SparkSession.builder.master("local[2]").appName("growthloop-attribution")
-             .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false")
-             .config("spark.sql.shuffle.partitions", "2").getOrCreate())
-    spark.sparkContext.setLogLevel("ERROR")
-    try:
-        sb = ibis.pyspark.connect(spark)
-        for name in ("users", "events", "orders", "fx_rates"):
-            ingest_file(con, cfg, name, tmp_path / "shop" / f"{name}.parquet", pseudo)
-            con.execute(f"COPY {name} TO '{tmp_path / name}.parquet' (FORMAT parquet)")
-            sb.read_parquet(str(tmp_path / f"{name}.parquet"), table_name=name)
-        kw = dict(conversion="any_purchase", by_market=True, by_period="month", with_days=True)
-        duck = build_paths(ibis_backend(con), cfg, **kw)
-        assert duck.num_rows > 500
-        assert _rows(duck) == _rows(build_paths(sb, cfg, **kw))
-    finally:
-        spark.stop()
+    sb = ibis.pyspark.connect(spark)
+    for name in ("users", "events", "orders", "fx_rates"):
+        ingest_file(con, cfg, name, tmp_path / "shop" / f"{name}.parquet", pseudo)
+        con.execute(f"COPY {name} TO '{tmp_path / name}.parquet' (FORMAT parquet)")
+        sb.read_parquet(str(tmp_path / f"{name}.parquet"), table_name=name)
+    kw = dict(conversion="any_purchase", by_market=True, by_period="month", with_days=True)
+    duck = build_paths(ibis_backend(con), cfg, **kw)
+    assert duck.num_rows > 500
+    assert _rows(duck) == _rows(build_paths(sb, cfg, **kw))
 
 
 def test_channel_economics_and_comparison_by_hand(backend, cfg) -> None:

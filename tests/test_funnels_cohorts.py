@@ -295,20 +295,6 @@ def test_session_funnel_matches_simulated_truth(tmp_path: Path, con, cfg, pseudo
 
 
 # ---- DuckDB and Spark ----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def spark():
-    from pyspark.sql import SparkSession
-
-    s = (SparkSession.builder.master("local[2]").appName("growthloop-tests")
-         .config("spark.sql.session.timeZone", "UTC")
-         .config("spark.ui.enabled", "false")
-         .config("spark.sql.shuffle.partitions", "2")
-         .getOrCreate())
-    s.sparkContext.setLogLevel("ERROR")
-    yield s
-    s.stop()
-
-
 def _normal(df: pd.DataFrame) -> pd.DataFrame:
     """Rows sorted (NULL dimensions first) with dates as text, for comparing engines."""
     df = df.copy()

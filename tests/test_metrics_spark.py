@@ -21,20 +21,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def spark():
-    from pyspark.sql import SparkSession
-
-    s = (SparkSession.builder.master("local[2]").appName("growthloop-tests")
-         .config("spark.sql.session.timeZone", "UTC")
-         .config("spark.ui.enabled", "false")
-         .config("spark.sql.shuffle.partitions", "2")
-         .getOrCreate())
-    s.sparkContext.setLogLevel("ERROR")
-    yield s
-    s.stop()
-
-
 def test_catalog_same_on_duckdb_and_spark(tmp_path: Path, con, cfg, pseudo, spark):
     simulate(tmp_path / "shop", n_users=1500, days=120, seed=3)
     for name in TABLES:
