@@ -21,7 +21,15 @@ from conftest import write_csv
 from growthloop.core.errors import InputError
 from growthloop.core.estimator import GrowthloopWarning
 from growthloop.decide.holdout import validate
-from growthloop.decide.ltv import five_driver_ltv, five_drivers, ltv_cac, tornado, value_summary
+from growthloop.decide.ltv import (
+    driver_ranges,
+    elasticity,
+    five_driver_ltv,
+    five_drivers,
+    ltv_cac,
+    tornado,
+    value_summary,
+)
 from growthloop.decide.scores import update_scores
 from growthloop.decide.tags import (
     RFM_GRID,
@@ -497,6 +505,43 @@ def test_five_driver_formula_and_tornado_by_hand():
         tornado(drivers, {"cost_per_signup": 0.1})
     with pytest.raises(InputError, match="share in"):
         tornado(drivers, 1.5)
+    # elasticities: -1 for the cost, 1 for conversion and order value, R / (1 + R) = 0.5
+    # for repurchases and lifetime (R = 0.5 * 2 = 1)
+    assert row.elasticity.to_dict() == pytest.approx(
+        {"cost_per_signup": -1, "conversion": 1, "expected_order_value": 1,
+         "repurchases_per_year": 0.5, "lifetime": 0.5}, abs=1e-6)
+    assert elasticity({k: drivers.loc[0, k] for k in drivers if k not in ("market", "margin")},
+                      "lifetime") == pytest.approx(0.5, abs=1e-6)
+
+
+def test_tornado_ranks_first_the_driver_that_varies_most():
+    """Each driver at its own range: order value (the widest relative range, +-50 %)
+    ranks first though conversion and order value have the same elasticity."""
+    drivers = pd.DataFrame([{"market": "US", "cost_per_signup": 2.0, "conversion": 0.25,
+                             "repurchases_per_year": 0.5, "expected_order_value": 40.0,
+                             "lifetime": 2.0, "margin": 0.5}])
+    spans = {"cost_per_signup": (1.95, 2.05), "conversion": (0.24, 0.26),
+             "repurchases_per_year": (0.4, 0.6), "expected_order_value": (20.0, 60.0),
+             "lifetime": (1.8, 2.2)}
+    ranges = pd.DataFrame([{"market": "US", "driver": k, "low_value": lo, "high_value": hi,
+                            "basis": "monthly P10-P90", "months": 12}
+                           for k, (lo, hi) in spans.items()])
+    t = tornado(drivers, ranges)
+    assert t.driver.tolist() == ["expected_order_value", "repurchases_per_year", "lifetime",
+                                 "conversion", "cost_per_signup"]
+    row = t.set_index("driver")
+    # order value 20 .. 60: LTV:CAC = 5 * 20 / 40 .. 5 * 60 / 40
+    assert (row.loc["expected_order_value", "ltv_cac_low"],
+            row.loc["expected_order_value", "ltv_cac_high"]) == (pytest.approx(2.5),
+                                                                 pytest.approx(7.5))
+    # repurchases 0.4 .. 0.6 with lifetime 2: 5 * (1 + 0.8) / 2 .. 5 * (1 + 1.2) / 2
+    assert row.loc["repurchases_per_year", "range"] == pytest.approx(1.0)
+    assert row.loc["lifetime", "range"] == pytest.approx(0.5)
+    assert row.loc["conversion", "range"] == pytest.approx(0.4)
+    assert row.loc["cost_per_signup", "range"] == pytest.approx(10 / 1.95 - 10 / 2.05)
+    assert (row.basis == "monthly P10-P90").all()
+    with pytest.raises(InputError, match="no row for market US, driver lifetime"):
+        tornado(drivers, ranges[ranges.driver != "lifetime"])
 
 
 def test_five_drivers_from_the_simulated_shop(shop):
@@ -517,6 +562,53 @@ def test_five_drivers_from_the_simulated_shop(shop):
         assert 0.1 < d.loc[m, "conversion"] < 0.5
     t = tornado(d.reset_index())
     assert (t[t["rank"] == 1].driver == "cost_per_signup").all()
+
+
+def test_driver_ranges_from_the_months_and_the_fit(shop):
+    """Data drivers span the P10-P90 of their monthly values (recomputed here from the
+    warehouse tables with pandas); model drivers the 95 % interval of their parametric
+    bootstrap, which other draws (and the closed-form lifetime) reproduce."""
+    con, cfg, _ = shop
+    b = ibis_backend(con)
+    summary = customer_summary(b, cfg)
+    model = CustomerValueModel(by="market").fit(summary)
+    d = five_drivers(b, cfg, model=model)
+    r = driver_ranges(b, cfg, d, model).set_index(["market", "driver"])
+    assert len(r) == 5 * len(d)
+    users = con.sql("SELECT market, date_trunc('month', signup_ts) AS m, count(*) AS n "
+                    "FROM users GROUP BY ALL").df()
+    spend = con.sql("SELECT s.market, date_trunc('month', s.date) AS m, "
+                    "sum(s.spend * f.rate) AS spend FROM ad_spend s JOIN fx_rates f ON "
+                    "f.currency = s.currency AND f.date = s.date GROUP BY ALL").df()
+    monthly = users.merge(spend, on=["market", "m"], how="left").fillna({"spend": 0.0})
+    for m in ("ID", "US"):
+        cost = (monthly[monthly.market == m].spend / monthly[monthly.market == m].n)
+        lo, hi = np.quantile(cost, [0.1, 0.9])
+        assert r.loc[(m, "cost_per_signup"), "low_value"] == pytest.approx(lo, rel=1e-9)
+        assert r.loc[(m, "cost_per_signup"), "high_value"] == pytest.approx(hi, rel=1e-9)
+        assert r.loc[(m, "cost_per_signup"), "months"] == len(cost)
+    assert set(r.xs("lifetime", level="driver").basis) == {"95 % interval"}
+    # the lifetime's interval against 4,000 other draws of the closed form
+    p_model, _ = model.models_for("US")
+    names = p_model.param_names
+    theta = np.array([p_model.params_[k] for k in names])
+    log_cov = p_model.cov_ / np.outer(theta, theta)
+    draws = theta * np.exp(np.random.default_rng(7).multivariate_normal(
+        np.zeros(len(theta)), log_cov, size=4_000))
+    r_, alpha, a, b_ = draws.T
+    # a <= 1: an infinite mean lifetime, capped at 10 years as five_drivers does
+    life = np.where(a > 1, (a + b_ - 1) / (a - 1) / (r_ / alpha) / 365.0, np.inf)
+    lo, hi = np.quantile(np.minimum(life, 10.0), [0.025, 0.975])
+    got = r.loc[("US", "lifetime")]
+    assert got.low_value == pytest.approx(lo, rel=0.05)
+    assert got.high_value == pytest.approx(hi, rel=0.05)
+    assert got.low_value < d.set_index("market").loc["US", "lifetime"] < got.high_value
+    t = tornado(d, driver_ranges(b, cfg, d, model))
+    assert t.groupby("market")["rank"].apply(list).map(sorted).tolist() == [
+        [1, 2, 3, 4, 5]] * len(d)
+    # the ranking now differs between drivers with equal elasticity
+    assert not np.allclose(t[t.driver == "conversion"].range.to_numpy(),
+                           t[t.driver == "expected_order_value"].range.to_numpy())
 
 
 # --------------------------------------------------------------------------- validation

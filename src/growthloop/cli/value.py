@@ -281,8 +281,9 @@ def ltv(
     tornado: Annotated[bool, typer.Option(
         "--tornado", help="Also the five-driver view per market and its sensitivity.")
     ] = False,
-    swing: Annotated[float, typer.Option("--swing", help="Tornado: relative move of each "
-                                         "driver.")] = 0.2,
+    swing: Annotated[float | None, typer.Option(
+        "--swing", help="Tornado: move every driver by this share (0.2: -20 % and +20 %) "
+                        "instead of its own observed range or interval.")] = None,
     chart: Annotated[Path | None, typer.Option(
         "--chart", help="Write LTV:CAC bars (with --tornado: the tornado) as a standalone "
                         "HTML file.")] = None,
@@ -297,12 +298,13 @@ def ltv(
     if chart is not None:
         check_chart_path(chart)
     dims = check_ltv_dimensions(csv_list(by))
-    if not 0 < swing < 1:
+    if swing is not None and not 0 < swing < 1:
         raise InputError(f"--swing {swing!r}: expected a share in (0, 1), e.g. 0.2")
     with open_warehouse(config) as wh, progress() as bar:
         bar.add_task("fitting per market", total=None)
         table, drivers, torn = ltv_report(wh.backend, wh.cfg, by=dims, months=months,
                                           margin=margin, discount_rate=discount_rate,
+                                          with_tornado=tornado,
                                           tornado_swing=swing if tornado else None)
         currency = wh.cfg.reporting_currency
     if chart is not None:

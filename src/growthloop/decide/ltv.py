@@ -48,13 +48,23 @@ market come from the data:
   2005 eq. 7; Fader and Hardie 2005 eq. 27), so ``repurchases per year x lifetime =
   E[X(L)]``.
 
-The tornado moves each driver by ``-swing`` and ``+swing`` (relative, default 20 %, or
-one swing per driver) and reports the LTV:CAC at both ends, sorted by the width of the
-swing. In this formula equal relative swings give the cost the widest bar (``1/0.8 =
-1.25`` against ``0.8``), conversion and order value the next, repurchases and lifetime
-the same bar (they enter as a product, scaled by ``R / (1 + R)``); per-driver swings,
-such as each driver's observed range or its gap to a benchmark, make the ranking depend
-on the market.
+The tornado (``driver_ranges``, ``tornado``) moves each driver, one at a time, from a
+realistic low to a realistic high value and reports LTV:CAC at both ends, widest first,
+with each driver's elasticity (``d ln LTV:CAC / d ln driver`` at the base: -1 for the
+cost, 1 for conversion and order value, ``R / (1 + R)`` for repurchases and lifetime,
+``R = repurchases per year x lifetime``). Equal relative moves cannot rank the drivers
+(conversion and order value always tie, and so do repurchases and lifetime), so each
+driver gets its own range, and the table says which:
+
+- ``cost_per_signup``, ``conversion``, ``expected_order_value``: the spread across the
+  market's months, the 10th and 90th percentiles of the monthly values (spend / new
+  users, the ``new_user_conversion`` KPI, the ``average_order_value`` KPI relative to
+  its all-period value, applied to the Gamma-Gamma mean); basis ``monthly P10-P90``;
+- ``repurchases_per_year``, ``lifetime``: model estimates with no monthly value, so
+  their 95 % confidence interval from a parametric bootstrap of the fitted parameters
+  (log-normal draws with the fit's covariance); basis ``95 % interval``.
+
+A uniform relative ``swing`` (``--swing 0.2``: -20 % and +20 %) remains for a what-if.
 
 References
 ----------
@@ -86,6 +96,7 @@ from growthloop.core.estimator import GrowthloopWarning
 from growthloop.core.glossary import discount_factors
 from growthloop.metrics import compile_kpi
 from growthloop.metrics.customers import customer_summary, observation_end_of, value_orders
+from growthloop.models.mle import MLEstimator
 from growthloop.models.clv.segmented import (
     DEFAULT_DISCOUNT_RATE,
     DEFAULT_HORIZON_DAYS,
@@ -99,6 +110,8 @@ __all__ = [
     "LTV_DIMENSIONS",
     "MONTH_DAYS",
     "check_ltv_dimensions",
+    "driver_ranges",
+    "elasticity",
     "five_driver_ltv",
     "five_drivers",
     "lifetime_years",
@@ -117,6 +130,16 @@ LTV_DIMENSIONS: tuple[str, ...] = ("channel", "market", "cohort")
 #: The plan's five drivers, in the order of the formula's arguments.
 DRIVERS: tuple[str, ...] = ("cost_per_signup", "conversion", "repurchases_per_year",
                             "expected_order_value", "lifetime")
+#: Quantiles of the monthly values that bound a data driver's tornado range.
+SPREAD_QUANTILES = (0.1, 0.9)
+#: Fewest months with data for a monthly spread; fewer give no range.
+MIN_SPREAD_MONTHS = 3
+#: Basis of each kind of tornado range, as the output names it.
+BASIS_MONTHS = "monthly P10-P90"
+BASIS_INTERVAL = "95 % interval"
+#: Parametric-bootstrap draws (and their seed) behind a model driver's interval.
+N_DRAWS = 1_000
+DRAW_SEED = 20_260_101
 
 
 # --------------------------------------------------------------------------- value curves
@@ -346,10 +369,22 @@ def lifetime_years(purchase_model: object, *, max_years: float = 10.0) -> tuple[
     return (min(years, max_years), years > max_years)
 
 
+def _kpi_months(backend: BaseBackend, cfg: Config, name: str, *, end: dt.date | None = None,
+                ) -> pd.DataFrame:
+    """``market``, ``period`` (month), ``numerator`` and ``denominator`` of a KPI."""
+    return compile_kpi(name, backend, cfg, grain="month", by=["market"], end=end).execute()
+
+
 def _kpi_totals(backend: BaseBackend, cfg: Config, name: str, *, end: dt.date | None = None,
                 ) -> pd.DataFrame:
-    df = compile_kpi(name, backend, cfg, grain="month", by=["market"], end=end).execute()
+    df = _kpi_months(backend, cfg, name, end=end)
     return df.groupby("market")[["numerator", "denominator"]].sum()
+
+
+def _conversion_end(backend: BaseBackend, cfg: Config) -> dt.date:
+    """Sign-ups counted by the conversion driver: at least 30 days before the data end."""
+    _, last = observation_end_of(backend, cfg)
+    return last - dt.timedelta(days=29)
 
 
 def five_drivers(
@@ -377,11 +412,9 @@ def five_drivers(
         model = CustomerValueModel(by="market").fit(summary)
     if model.by != "market":
         raise InputError("the five-driver view needs models fitted per market (by='market')")
-    _, last = observation_end_of(backend, cfg)
     users = _kpi_totals(backend, cfg, "new_users").numerator
     spend = _kpi_totals(backend, cfg, "spend").numerator
-    conv = _kpi_totals(backend, cfg, "new_user_conversion",
-                       end=last - dt.timedelta(days=29))
+    conv = _kpi_totals(backend, cfg, "new_user_conversion", end=_conversion_end(backend, cfg))
     rows = []
     capped = []
     for market in sorted(model.customers_):
@@ -418,52 +451,177 @@ def five_drivers(
     return pd.DataFrame(rows)
 
 
-def tornado(drivers: pd.DataFrame, swing: float | Mapping[str, float] = 0.2) -> pd.DataFrame:
-    """LTV:CAC with each driver moved down and up by ``swing``, per market, widest first.
+def _repeat_drivers(purchase_model: MLEstimator, max_years: float) -> np.ndarray:
+    """(lifetime, repurchases per year) of a purchase model, as in ``five_drivers``."""
+    life, _ = lifetime_years(purchase_model, max_years=max_years)
+    return np.array([life, float(purchase_model.expected_purchases(365.0 * life)) / life])
 
-    Parameters
-    ----------
-    drivers : pandas.DataFrame
-        ``five_drivers`` output (``market``, the ``DRIVERS`` columns and ``margin``).
-    swing : float or mapping
-        Relative move of every driver (0.2 is -20 % and +20 %), or one per driver name.
+
+def _repeat_intervals(purchase_model: MLEstimator, max_years: float) -> np.ndarray | None:
+    """95 % intervals of (lifetime, repurchases per year), rows, from ``N_DRAWS``
+    parametric-bootstrap draws of the fitted parameters (log-normal with the fit's
+    covariance on the log scale, as the Wald intervals of ``to_frame``; seeded, so the
+    output is reproducible). Draws, not the delta method: the lifetime's ``1 / (a - 1)``
+    is far from linear near ``a = 1``. None without a covariance."""
+    cov = np.asarray(getattr(purchase_model, "cov_", np.nan), dtype=np.float64)
+    if cov.ndim != 2 or not np.all(np.isfinite(cov)):
+        return None
+    names = purchase_model.param_names
+    theta = np.array([purchase_model.params_[k] for k in names])
+    log_cov = cov / np.outer(theta, theta)
+    rng = np.random.default_rng(DRAW_SEED)
+    z = rng.multivariate_normal(np.zeros(len(theta)), log_cov, size=N_DRAWS, method="eigh")
+    # a fit that barely identifies a parameter (log-scale se in the tens) would give draws
+    # of 0 or inf; bounded at e^+-30 they stay valid and the interval shows it as wide
+    draws = theta * np.exp(np.clip(z, -30.0, 30.0))
+    values = np.array([_repeat_drivers(type(purchase_model).from_params(
+        **dict(zip(names, d, strict=True))), max_years) for d in draws])
+    return np.quantile(values, [0.025, 0.975], axis=0).T
+
+
+def _monthly_spread(values: pd.Series) -> tuple[float, float] | None:
+    """(P10, P90) of finite monthly values, None for fewer than ``MIN_SPREAD_MONTHS``."""
+    v = values[np.isfinite(values)]
+    if len(v) < MIN_SPREAD_MONTHS:
+        return None
+    lo, hi = np.quantile(v.to_numpy(np.float64), SPREAD_QUANTILES)
+    return float(lo), float(hi)
+
+
+def driver_ranges(
+    backend: BaseBackend,
+    cfg: Config,
+    drivers: pd.DataFrame,
+    model: CustomerValueModel,
+    *,
+    max_lifetime_years: float = 10.0,
+) -> pd.DataFrame:
+    """Each driver's realistic low and high value per market (module notes).
+
+    ``drivers`` is ``five_drivers`` output and ``model`` the per-market fit it came from.
 
     Returns
     -------
     pandas.DataFrame
-        ``market``, ``driver``, ``base_value``, ``low_value``, ``high_value``,
-        ``base_ltv_cac``, ``ltv_cac_low`` (driver at its low value), ``ltv_cac_high``,
-        ``range`` (``|high - low|``) and ``rank`` (1 = moves LTV:CAC most).
+        ``market``, ``driver``, ``low_value``, ``high_value``, ``basis`` (``monthly
+        P10-P90`` or ``95 % interval``), ``months`` (months behind a monthly spread).
+        A driver without enough data keeps its base value at both ends, with a basis
+        that says why.
     """
+    def monthly(name: str, end: dt.date | None = None) -> pd.DataFrame:
+        df = _kpi_months(backend, cfg, name, end=end)
+        return df[df.denominator.isna() | (df.denominator > 0)]
+
+    spend = monthly("spend").set_index(["market", "period"]).numerator
+    users = monthly("new_users").set_index(["market", "period"]).numerator
+    cost = (spend.reindex(users.index, fill_value=0.0) / users.where(users > 0)).dropna()
+    conv = monthly("new_user_conversion", _conversion_end(backend, cfg))
+    aov = monthly("average_order_value")
+    rows = []
+    for d in drivers.itertuples(index=False):
+        m = d.market
+        c = conv[conv.market == m]
+        a = aov[aov.market == m]
+        a_all = glossary.ratio(a.numerator.sum(), a.denominator.sum()) if len(a) else math.nan
+        spreads = {
+            "cost_per_signup": (cost[cost.index.get_level_values(0) == m], 1.0),
+            "conversion": (glossary.conversion_rate(c.numerator, c.denominator), 1.0),
+            "expected_order_value": (glossary.average_order_value(a.numerator, a.denominator),
+                                     d.expected_order_value / a_all if a_all else math.nan),
+        }
+        for k, (values, scale) in spreads.items():
+            spread = _monthly_spread(pd.Series(np.asarray(values, np.float64)) * scale)
+            base = float(getattr(d, k))
+            lo, hi = spread if spread is not None else (base, base)
+            basis = BASIS_MONTHS if spread else f"under {MIN_SPREAD_MONTHS} months: no range"
+            rows.append({"market": m, "driver": k, "low_value": min(lo, base),
+                         "high_value": max(hi, base), "basis": basis,
+                         "months": int(np.isfinite(np.asarray(values, np.float64)).sum())})
+        intervals = _repeat_intervals(model.models_for(m)[0], max_lifetime_years)
+        for i, k in enumerate(("lifetime", "repurchases_per_year")):
+            base = float(getattr(d, k))
+            lo, hi = (base, base) if intervals is None else intervals[i]
+            rows.append({"market": m, "driver": k, "low_value": float(lo),
+                         "high_value": float(hi),
+                         "basis": BASIS_INTERVAL if intervals is not None
+                         else "no interval: the fit has no covariance", "months": 0})
+    return pd.DataFrame(rows, columns=["market", "driver", "low_value", "high_value",
+                                       "basis", "months"])
+
+
+def _swing_ranges(drivers: pd.DataFrame, swing: float | Mapping[str, float]) -> pd.DataFrame:
+    """``driver_ranges`` rows for a relative swing of every driver (or one per driver)."""
     swings = dict.fromkeys(DRIVERS, swing) if not isinstance(swing, Mapping) else dict(swing)
-    unknown = set(swings) - set(DRIVERS)
-    if unknown or set(swings) != set(DRIVERS):
+    if set(swings) != set(DRIVERS):
         raise InputError(f"swing must be one number or one per driver of {', '.join(DRIVERS)}; "
                          f"got {sorted(swings)}")
     for k, v in swings.items():
         if not (isinstance(v, int | float) and 0 < v < 1):
             raise InputError(f"swing for {k} must be a share in (0, 1), e.g. 0.2; got {v!r}")
+    return pd.DataFrame([{"market": d["market"], "driver": k,
+                          "low_value": float(d[k]) * (1 - swings[k]),
+                          "high_value": float(d[k]) * (1 + swings[k]),
+                          "basis": f"+-{swings[k]:.0%} given", "months": 0}
+                         for _, d in drivers.iterrows() for k in DRIVERS])
+
+
+def elasticity(base: Mapping[str, float], driver: str, margin: float = 1.0) -> float:
+    """``d ln LTV:CAC / d ln driver`` at ``base`` (the five drivers), by a central
+    difference through ``five_driver_ltv`` (NaN where LTV:CAC is not positive)."""
+    h = 1e-4
+    ends = [float(five_driver_ltv(**{**base, driver: base[driver] * (1 + s)},
+                                  margin=margin)[1]) for s in (h, -h)]
+    if not all(np.isfinite(ends)) or min(ends) <= 0:
+        return math.nan
+    return (math.log(ends[0]) - math.log(ends[1])) / (math.log1p(h) - math.log1p(-h))
+
+
+def tornado(drivers: pd.DataFrame,
+            ranges: pd.DataFrame | float | Mapping[str, float] = 0.2) -> pd.DataFrame:
+    """LTV:CAC with each driver at its low and high value, per market, widest first.
+
+    Parameters
+    ----------
+    drivers : pandas.DataFrame
+        ``five_drivers`` output (``market``, the ``DRIVERS`` columns and ``margin``).
+    ranges : pandas.DataFrame, float or mapping
+        ``driver_ranges`` output (each driver's own range), or a relative move of every
+        driver (0.2 is -20 % and +20 %), or one move per driver name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``market``, ``driver``, ``base_value``, ``low_value``, ``high_value``, ``basis``,
+        ``elasticity``, ``base_ltv_cac``, ``ltv_cac_low`` (driver at its low value),
+        ``ltv_cac_high``, ``range`` (``|high - low|``) and ``rank`` (1 = moves LTV:CAC
+        most).
+    """
     missing = [c for c in ("market", *DRIVERS, "margin") if c not in drivers.columns]
     if missing:
         raise InputError(f"drivers table has no column {', '.join(missing)}")
+    if not isinstance(ranges, pd.DataFrame):
+        ranges = _swing_ranges(drivers, ranges)
+    bounds = ranges.set_index(["market", "driver"])
     rows = []
     for _, d in drivers.iterrows():
         base = {k: float(d[k]) for k in DRIVERS}
-        _, base_ratio = five_driver_ltv(**base, margin=float(d["margin"]))
+        margin = float(d["margin"])
+        _, base_ratio = five_driver_ltv(**base, margin=margin)
         for k in DRIVERS:
-            ends = []
-            for sign in (-1, 1):
-                moved = {**base, k: base[k] * (1 + sign * swings[k])}
-                ends.append(float(five_driver_ltv(**moved, margin=float(d["margin"]))[1]))
+            if (d["market"], k) not in bounds.index:
+                raise InputError(f"ranges have no row for market {d['market']}, driver {k}")
+            b = bounds.loc[(d["market"], k)]
+            ends = [float(five_driver_ltv(**{**base, k: float(v)}, margin=margin)[1])
+                    for v in (b.low_value, b.high_value)]
             rows.append({"market": d["market"], "driver": k, "base_value": base[k],
-                         "low_value": base[k] * (1 - swings[k]),
-                         "high_value": base[k] * (1 + swings[k]),
+                         "low_value": float(b.low_value), "high_value": float(b.high_value),
+                         "basis": str(b.basis), "elasticity": elasticity(base, k, margin),
                          "base_ltv_cac": float(base_ratio), "ltv_cac_low": ends[0],
                          "ltv_cac_high": ends[1], "range": abs(ends[1] - ends[0])})
     out = pd.DataFrame(rows)
     if out.empty:
         return out.assign(rank=pd.Series(dtype=np.int64))
-    # ties (conversion and order value, repurchase rate and lifetime) keep DRIVERS order
+    # exact ties (equal relative swings of conversion and order value) keep DRIVERS order
     out["_key"] = -out["range"].round(10)
     out = out.sort_values(["market", "_key"], kind="stable").drop(columns="_key")
     out["rank"] = out.groupby("market").cumcount() + 1
@@ -506,11 +664,13 @@ def value_summary(backend: BaseBackend, cfg: Config) -> dict[str, pd.DataFrame]:
 
 def ltv_report(backend: BaseBackend, cfg: Config, *, by: Sequence[str] = ("channel",),
                months: int = 12, margin: float = DEFAULT_MARGIN,
-               discount_rate: float = DEFAULT_DISCOUNT_RATE, tornado_swing: float | None = None
+               discount_rate: float = DEFAULT_DISCOUNT_RATE, with_tornado: bool = False,
+               tornado_swing: float | None = None
                ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
     """What ``growthloop ltv`` shows: ``ltv_cac`` by ``by`` with models fitted per market
-    on all the data (nothing is written), and with ``tornado_swing`` the five drivers and
-    their tornado."""
+    on all the data (nothing is written), and ``with_tornado`` the five drivers and their
+    tornado over each driver's own range (``driver_ranges``), or over +-``tornado_swing``
+    for every driver when given."""
     dims = check_ltv_dimensions(by)
     check_value_settings(DEFAULT_HORIZON_DAYS, discount_rate, margin)
     if tornado_swing is not None and not (isinstance(tornado_swing, int | float)
@@ -520,7 +680,9 @@ def ltv_report(backend: BaseBackend, cfg: Config, *, by: Sequence[str] = ("chann
     model = CustomerValueModel(by="market").fit(summary)
     table = ltv_cac(backend, cfg, by=dims, model=model, summary=summary, months=months,
                     margin=margin, discount_rate=discount_rate)
-    if tornado_swing is None:
+    if not with_tornado and tornado_swing is None:
         return table, None, None
     drivers = five_drivers(backend, cfg, model=model, margin=margin)
-    return table, drivers, tornado(drivers, tornado_swing)
+    ranges = (driver_ranges(backend, cfg, drivers, model) if tornado_swing is None
+              else tornado_swing)
+    return table, drivers, tornado(drivers, ranges)

@@ -97,14 +97,18 @@ def tornado_chart(table: pd.DataFrame, path: str | Path) -> Path:
     for i, m in enumerate(markets, start=1):
         t = table[table.market == m].iloc[::-1]
         base = float(t.base_ltv_cac.iloc[0])
-        for col, name, color in (("ltv_cac_low", "driver -", "#d62728"),
-                                 ("ltv_cac_high", "driver +", "#2ca02c")):
+        for col, end, name, color in (("ltv_cac_low", "low_value", "driver at low", "#d62728"),
+                                      ("ltv_cac_high", "high_value", "driver at high",
+                                       "#2ca02c")):
             fig.add_trace(go.Bar(y=t.driver, x=t[col] - base, base=base, orientation="h",
                                  name=name, marker_color=color, showlegend=i == 1,
-                                 hovertemplate="LTV:CAC %{x:.2f}"), row=i, col=1)
+                                 customdata=np.column_stack([t[end], t.basis, t[col]]),
+                                 hovertemplate="driver %{customdata[0]:.4g} "
+                                               "(%{customdata[1]})<br>LTV:CAC "
+                                               "%{customdata[2]:.2f}"), row=i, col=1)
         fig.add_vline(x=base, line_dash="dot", row=i, col=1)
     fig.update_layout(barmode="overlay", template="plotly_white",
-                      title="Five-driver tornado: LTV:CAC with each driver moved",
+                      title="Five-driver tornado: LTV:CAC with each driver at its low and high value",
                       height=max(300, 220 * len(markets)))
     return write_html(fig, path)
 

@@ -373,14 +373,20 @@ def print_ltv(out: Console, table: pd.DataFrame, dims: list[str], *, months: int
          legend=["cost per signup: spend per new user; conv.: new-user conversion",
                  "repeat per yr: repeat purchases per customer-year",
                  "moves it most: the driver with the widest swing in the tornado"])
-    swing = float(torn.high_value.iloc[0] / torn.base_value.iloc[0] - 1) if len(torn) else 0
-    cols = [Col("market", False), Col("rank"), Col("driver", False),
-            Col(f"driver -{swing:.0%}"), Col("base"), Col(f"driver +{swing:.0%}")]
-    rows = [[r.market, str(r.rank), r.driver, number(r.ltv_cac_low), number(r.base_ltv_cac),
-             number(r.ltv_cac_high)] for r in torn.itertuples(index=False)]
-    emit(out, f"Tornado: LTV:CAC with each driver at -{swing:.0%} / +{swing:.0%}", cols,
-         rows, keys=2, legend=f"driver -{swing:.0%}, base, driver +{swing:.0%}: LTV:CAC with "
-                              "the driver lowered, as it is, raised; rank 1 moves it most")
+    cols = [Col("market", False), Col("rank"), Col("driver", False), Col("low"),
+            Col("high"), Col("basis", False), Col("LTV:CAC low"), Col("base"),
+            Col("LTV:CAC high"), Col("elast.")]
+    rows = [[r.market, str(r.rank), r.driver, number(r.low_value, digits=4),
+             number(r.high_value, digits=4), r.basis, number(r.ltv_cac_low),
+             number(r.base_ltv_cac), number(r.ltv_cac_high), f"{r.elasticity:+.2f}"]
+            for r in torn.itertuples(index=False)]
+    emit(out, "Tornado: LTV:CAC with each driver at its low and high value", cols, rows,
+         keys=3, legend=["low, high: the driver's range; basis: monthly P10-P90 is the "
+                         "spread of its monthly values, 95 % interval the model's "
+                         "confidence interval, +-X % given a uniform --swing",
+                         "LTV:CAC low / high: with the driver at low / high; rank 1 moves "
+                         "it most", "elast.: % change of LTV:CAC per 1 % change of the "
+                         "driver"])
 
 
 def print_value_report(out: Console, report: Mapping[str, pd.DataFrame], currency: str
