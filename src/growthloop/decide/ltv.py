@@ -96,7 +96,6 @@ from growthloop.core.estimator import GrowthloopWarning
 from growthloop.core.glossary import discount_factors
 from growthloop.metrics import compile_kpi
 from growthloop.metrics.customers import customer_summary, observation_end_of, value_orders
-from growthloop.models.mle import MLEstimator
 from growthloop.models.clv.segmented import (
     DEFAULT_DISCOUNT_RATE,
     DEFAULT_HORIZON_DAYS,
@@ -104,6 +103,7 @@ from growthloop.models.clv.segmented import (
     CustomerValueModel,
     check_value_settings,
 )
+from growthloop.models.mle import MLEstimator
 
 __all__ = [
     "DRIVERS",

@@ -108,7 +108,8 @@ def tornado_chart(table: pd.DataFrame, path: str | Path) -> Path:
                                                "%{customdata[2]:.2f}"), row=i, col=1)
         fig.add_vline(x=base, line_dash="dot", row=i, col=1)
     fig.update_layout(barmode="overlay", template="plotly_white",
-                      title="Five-driver tornado: LTV:CAC with each driver at its low and high value",
+                      title="Five-driver tornado: LTV:CAC with each driver at its low and "
+                            "high value",
                       height=max(300, 220 * len(markets)))
     return write_html(fig, path)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from growthloop.core.festivals import festival_dates
 from growthloop.simulate.params import EUROPE, LATAM, NORTH_AMERICA, OTHER, SEA, SESSION_CAP_DAYS
 
 __all__ = [
@@ -59,14 +60,7 @@ def festival_days(start: dt.date, days: int) -> list[tuple[str, dt.date]]:
     end = start + dt.timedelta(days=days)
     out: list[tuple[str, dt.date]] = []
     for year in range(start.year - 1, end.year + 1):
-        nov1 = dt.date(year, 11, 1)
-        thanksgiving = nov1 + dt.timedelta(days=(3 - nov1.weekday()) % 7 + 21)
-        black_friday = thanksgiving + dt.timedelta(days=1)
-        for name, day in (("9.9", dt.date(year, 9, 9)), ("11.11", dt.date(year, 11, 11)),
-                          ("black_friday", black_friday),
-                          ("cyber_monday", black_friday + dt.timedelta(days=3)),
-                          ("12.12", dt.date(year, 12, 12)),
-                          ("christmas", dt.date(year, 12, 25))):
+        for name, day in festival_dates(year):
             lo = day - dt.timedelta(days=25 if name == "christmas" else 3)
             hi = day + dt.timedelta(days=2)
             if hi >= start and lo < end:
