@@ -117,11 +117,11 @@ def test_holdout_error_is_reported() -> None:
 
 @pytest.mark.parametrize(("change", "message"), [
     (lambda d: d.assign(c0=d.c0.where(d.index != 4, -1.0)),
-     r"data: row 6, field 'c0': value -1.0; expected a finite number >= 0"),
+     r"data: row 5, field 'c0': value -1.0; expected a finite number >= 0"),
     (lambda d: d.assign(y=d.y.astype(object).where(d.index != 0, "n/a")),
-     r"data: row 2, field 'y': value 'n/a'; expected a finite number"),
+     r"data: row 1, field 'y': value 'n/a'; expected a finite number"),
     (lambda d: d.assign(week=d.week.astype(object).where(d.index != 2, "someday")),
-     r"row 4, field 'week': value 'someday'; expected a date"),
+     r"row 3, field 'week': value 'someday'; expected a date"),
     (lambda d: pd.concat([d, d.iloc[[5]]]),
      r"period 2023-02-06 of market 'm0' appears more than once"),
     (lambda d: d.drop(index=7), r"market 'm0' has no row for period 2023-02-20"),

@@ -7,10 +7,10 @@ import sys
 import typer
 from rich.markup import escape
 
-from growthloop.cli import attribution, goals, metrics, project, value
+from growthloop.cli import attribution, goals, media, metrics, project, value
 from growthloop.cli.app import app, err
 
-__all__ = ["app", "attribution", "goals", "main", "metrics", "project", "value"]
+__all__ = ["app", "attribution", "goals", "main", "media", "metrics", "project", "value"]
 
 
 def main(argv: list[str] | None = None) -> None:

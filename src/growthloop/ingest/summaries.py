@@ -10,7 +10,7 @@ import pandas as pd
 
 from growthloop.core.errors import InputError
 
-__all__ = ["read_summary"]
+__all__ = ["read_frame", "read_summary"]
 
 
 
@@ -32,7 +32,7 @@ def read_summary(path: str | Path) -> pd.DataFrame:
         present, ``monetary_value`` (float64).
     """
     path = Path(path)
-    raw = _read_raw(path)
+    raw = read_frame(path)
     if raw.shape[1] == 0 or (len(raw) == 0 and not set(_REQUIRED) & set(raw.columns)):
         raise InputError(
             f"{path}: the file is empty; expected a header with a customer id, frequency, "
@@ -69,7 +69,9 @@ def read_summary(path: str | Path) -> pd.DataFrame:
     return out
 
 
-def _read_raw(path: Path) -> pd.DataFrame:
+def read_frame(path: Path) -> pd.DataFrame:
+    """A CSV (every field as text) or Parquet file as a frame; InputError naming the file
+    when it is missing or unreadable."""
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     suffix = path.suffix.lower()

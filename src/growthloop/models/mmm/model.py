@@ -91,7 +91,7 @@ def _numeric(df: pd.DataFrame, col: str, source: str, *, minimum: float | None =
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         want = "a finite number" + (f" >= {minimum:g}" if minimum is not None else "")
-        raise InputError(f"{source}: row {i + 2}, field {col!r}: value "
+        raise InputError(f"{source}: row {i + 1}, field {col!r}: value "
                          f"{_plain(df[col].iloc[i])!r}; expected {want}")
     return values
 
@@ -102,7 +102,7 @@ def mmm_data(df: pd.DataFrame, *, date: str, target: str, spend: Sequence[str],
     """Check a table of one row per (market,) period and shape it for ``MediaMixModel``.
 
     Periods must be regular (every day or every week) and the same in every market; a
-    row number in an error counts the header as row 1, as a spreadsheet does.
+    row number in an error counts data rows from 1, as ingest does.
     """
     spend, controls = list(spend), list(controls)
     if not spend:
@@ -123,7 +123,7 @@ def mmm_data(df: pd.DataFrame, *, date: str, target: str, spend: Sequence[str],
     days = pd.to_datetime(df[date], errors="coerce")
     if days.isna().any():
         i = int(np.flatnonzero(days.isna())[0])
-        raise InputError(f"{source}: row {i + 2}, field {date!r}: value "
+        raise InputError(f"{source}: row {i + 1}, field {date!r}: value "
                          f"{_plain(df[date].iloc[i])!r}; expected a date such as 2025-01-06")
     y = _numeric(df, target, source)
     x = np.stack([_numeric(df, c, source, minimum=0.0) for c in spend], axis=-1)
@@ -134,7 +134,7 @@ def mmm_data(df: pd.DataFrame, *, date: str, target: str, spend: Sequence[str],
     dup = frame.duplicated(keep=False)
     if dup.any():
         i = int(np.flatnonzero(dup)[0])
-        raise InputError(f"{source}: row {i + 2}: period {frame.period.iloc[i].date()} of "
+        raise InputError(f"{source}: row {i + 1}: period {frame.period.iloc[i].date()} of "
                          f"market {keys.iloc[i]!r} appears more than once; expected one row "
                          "per market and period")
     periods = pd.DatetimeIndex(sorted(frame.period.unique()))

@@ -1,0 +1,137 @@
+"""Marketing-mix commands: ``mmm fit``."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from growthloop.cli.app import (
+    ConfigOpt,
+    JsonOpt,
+    app,
+    command,
+    err,
+    open_warehouse,
+    out,
+    print_json,
+    progress,
+)
+from growthloop.core.errors import InputError
+from growthloop.decide.media import (
+    fit_mmm,
+    is_money_target,
+    mmm_panel,
+    mmm_table_file,
+    response_curves,
+)
+from growthloop.report.charts import check_chart_path
+from growthloop.report.format import csv_list, records
+from growthloop.report.media import print_mmm, response_chart
+
+__all__ = ["mmm_app", "mmm_fit"]
+
+mmm_app = typer.Typer(
+    name="mmm",
+    help="Marketing-mix model: what each channel's spend causes, with carry-over and "
+         "saturation.",
+    no_args_is_help=True,
+    epilog="Example: growthloop mmm fit --by market --json",
+)
+app.add_typer(mmm_app, name="mmm")
+
+
+class Method(StrEnum):
+    map = "map"
+    nuts = "nuts"
+
+
+class MediaGrain(StrEnum):
+    day = "day"
+    week = "week"
+
+
+@command("fit", group=mmm_app,
+         epilog="Example: growthloop mmm fit --data weekly.csv --date week --target "
+                "new_customers --spend search,social,video --json")
+def mmm_fit(
+    data: Annotated[Path | None, typer.Option(
+        "--data", help="CSV or Parquet, one row per (market and) period: the outcome and "
+                       "the spend of each channel. Without it, the warehouse.")] = None,
+    date: Annotated[str, typer.Option(
+        "--date", help="--data: the column of each period's first day.")] = "week",
+    target: Annotated[str | None, typer.Option(
+        "--target", help="--data: the outcome column; warehouse: a value KPI "
+                         "(default new_users).")] = None,
+    spend: Annotated[str | None, typer.Option(
+        "--spend", help="--data: spend columns, comma-separated.")] = None,
+    controls: Annotated[str | None, typer.Option(
+        "--controls", help="--data: control columns (prices, holidays), comma-separated.")
+    ] = None,
+    market: Annotated[str | None, typer.Option(
+        "--market", help="--data: the market column (markets are fitted together).")
+    ] = None,
+    by: Annotated[str, typer.Option(
+        "--by", help="Warehouse: 'market' (markets fitted together, the only choice).")
+    ] = "market",
+    grain: Annotated[MediaGrain, typer.Option(help="Warehouse: period of the panel.")
+                     ] = MediaGrain.week,
+    method: Annotated[Method, typer.Option(
+        help="map: posterior mode with a Laplace approximation (seconds); nuts: the full "
+             "posterior.")] = Method.map,
+    holdout: Annotated[int, typer.Option(
+        min=0, help="Last periods kept out of the fit to report its error on them.")] = 0,
+    draws: Annotated[int, typer.Option(min=50, max=20_000,
+                                       help="Posterior draws behind the intervals.")] = 500,
+    level: Annotated[float, typer.Option(help="Interval level.")] = 0.9,
+    seed: Annotated[int, typer.Option(help="Seed of the draws.")] = 0,
+    chart: Annotated[Path | None, typer.Option(
+        "--chart", help="Write the response curves as a standalone HTML file.")] = None,
+    config: ConfigOpt = Path("growthloop.toml"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Fit the marketing-mix model: contribution, outcome per spend (ROAS for revenue)
+    and marginal return per channel and market, with intervals and half-lives."""
+    if chart is not None:
+        check_chart_path(chart)
+    if not 0 < level < 1:
+        raise InputError(f"--level {level!r}: expected a share in (0, 1), e.g. 0.9")
+    currency = None
+    if data is not None:
+        if not target or not spend:
+            raise InputError("--data needs --target (the outcome column) and --spend (the "
+                             "spend columns)")
+        panel = mmm_table_file(data, date=date, target=target, spend=csv_list(spend),
+                               market=market, controls=csv_list(controls))
+        money = False
+        source = str(data)
+    else:
+        if by != "market":
+            raise InputError(f"--by {by!r}: expected 'market'")
+        if spend or controls or market:
+            raise InputError("--spend, --controls and --market describe a --data file; the "
+                             "warehouse panel has its own")
+        target = target or "new_users"
+        with open_warehouse(config) as wh:
+            panel = mmm_panel(wh.backend, wh.cfg, grain=grain.value, target=target)
+            money = is_money_target(wh.cfg, target)
+            currency = wh.cfg.reporting_currency
+        source = "warehouse"
+    with progress() as bar:
+        bar.add_task(f"fitting ({method.value})", total=None)
+        model, table = fit_mmm(panel, method=method.value, holdout=holdout, draws=draws,
+                               level=level, seed=seed, money_target=money)
+    if chart is not None:
+        response_chart(response_curves(model), chart, target=target)
+        err.print(f"wrote {chart}")
+    if as_json:
+        print_json({"source": source, "target": target, "currency": currency,
+                    "grain_days": panel.period_days, "markets": panel.markets,
+                    "channels": panel.channels, "controls": panel.controls,
+                    "periods": [str(panel.periods[0].date()), str(panel.periods[-1].date())],
+                    "level": level, "diagnostics": model.diagnostics_,
+                    "rows": records(table)})
+        return
+    print_mmm(out, table, model.diagnostics_, target=target, currency=currency)

@@ -1,0 +1,82 @@
+"""What the marketing-mix commands print and draw: the channel table with intervals and
+the fit's diagnostics, and response curves as a standalone HTML chart."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+
+from growthloop.report.charts import write_html
+from growthloop.report.format import number
+from growthloop.report.layout import Col, emit, paragraph
+
+__all__ = ["print_mmm", "response_chart"]
+
+
+def _interval(lo: float, hi: float) -> str:
+    return f"{number(lo)}-{number(hi)}"
+
+
+def print_mmm(out: Console, table: pd.DataFrame, diagnostics: Mapping[str, Any], *,
+              target: str, currency: str | None) -> None:
+    """The channel table of ``growthloop.decide.media.fit_mmm`` and one line of fit
+    diagnostics."""
+    level = table.attrs.get("level", 0.9)
+    money = "roas" in table.columns
+    per = "ROAS" if money else f"{target} per {currency or 'unit'}"
+    cols = [Col("market", False), Col("channel", False), Col("spend"), Col("share"),
+            Col("per spend"), Col(f"{level:.0%} interval"), Col("marginal"),
+            Col("half-life d")]
+    rows = [[r.market, r.channel, number(r.spend), f"{r.contribution_share:.1%}",
+             number(r.per_spend), _interval(r.per_spend_low, r.per_spend_high),
+             number(r.marginal_per_spend), number(r.half_life_days)]
+            for r in table.itertuples(index=False)]
+    emit(out, f"Marketing-mix model: {target} caused by each channel's spend", cols, rows,
+         keys=2, legend=[
+             f"per spend: {per} (the channel's contribution / its spend), with its "
+             f"{level:.0%} interval; marginal: the same for the next 1 % of spend",
+             "share: the channel's share of the outcome; half-life d: days until a unit "
+             "of spend keeps half its effect"])
+    d = diagnostics
+    parts = [f"fit: {d.get('method', '?')}", f"{d.get('seconds', 0):.1f} s",
+             f"R2 {d.get('r2', float('nan')):.2f}", f"MAPE {d.get('mape', float('nan')):.1%}"]
+    if "holdout_mape" in d:
+        parts.append(f"holdout MAPE {d['holdout_mape']:.1%}")
+    if "r_hat_max" in d:
+        parts += [f"R-hat max {d['r_hat_max']:.3f}", f"divergences {d['divergences']}"]
+    if d.get("method") == "map":
+        parts.append("converged" if d.get("converged") else "NOT converged")
+    paragraph(out, "; ".join(parts))
+
+
+def response_chart(curves: pd.DataFrame, path: str | Path, *, target: str) -> Path:
+    """Response curves (``growthloop.decide.media.response_curves``), one panel per
+    market, a line per channel and a dot at its mean spend."""
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+    from plotly.subplots import make_subplots
+
+    markets = list(dict.fromkeys(curves.market))
+    channels = list(dict.fromkeys(curves.channel))
+    fig = make_subplots(rows=len(markets), cols=1, subplot_titles=markets,
+                        vertical_spacing=min(0.08, 0.5 / max(len(markets), 1)))
+    for i, m in enumerate(markets, start=1):
+        for j, c in enumerate(channels):
+            t = curves[(curves.market == m) & (curves.channel == c)]
+            color = qualitative.Plotly[j % len(qualitative.Plotly)]
+            fig.add_trace(go.Scatter(x=t.spend, y=t.outcome, mode="lines", name=c,
+                                     legendgroup=c, showlegend=i == 1,
+                                     line={"color": color}), row=i, col=1)
+            mean = float(t.mean_spend.iloc[0])
+            at = t.iloc[(t.spend - mean).abs().argsort()[:1]]
+            fig.add_trace(go.Scatter(x=[mean], y=at.outcome, mode="markers",
+                                     marker={"color": color, "size": 9}, legendgroup=c,
+                                     showlegend=False, hovertemplate="mean spend %{x:,.0f}"),
+                          row=i, col=1)
+    fig.update_layout(title=f"Response curves: {target} per period at a constant spend",
+                      template="plotly_white", height=max(320, 260 * len(markets)))
+    return write_html(fig, path)

@@ -1,0 +1,124 @@
+"""``growthloop mmm fit`` run as the real executable: a user's weekly table and the
+warehouse (JSON on stdout, a chart, one-line errors)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import KEY
+from growthloop.core.config import DEFAULT_TOML
+from growthloop.decide.media import fit_mmm, mmm_panel, mmm_table_file
+from test_cli import run
+from test_models_mmm import _panel
+
+
+@pytest.fixture(scope="module")
+def weekly(tmp_path_factory) -> tuple[Path, np.ndarray]:
+    d = tmp_path_factory.mktemp("mmm-file")
+    df, true, _ = _panel()
+    df.to_csv(d / "weekly.csv", index=False)
+    return d / "weekly.csv", true
+
+
+def test_fit_a_weekly_file_as_json(weekly, tmp_path) -> None:
+    path, true = weekly
+    r = run("mmm", "fit", "--data", str(path), "--date", "week", "--target", "y", "--spend",
+            "c0,c1,c2", "--market", "market", "--draws", "200", "--chart", "curves.html",
+            "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["markets"] == ["m0", "m1", "m2"] and doc["channels"] == ["c0", "c1", "c2"]
+    assert doc["grain_days"] == 7 and doc["periods"] == ["2023-01-02", "2025-12-22"]
+    rows = doc["rows"]
+    assert [(x["market"], x["channel"]) for x in rows] == [
+        (m, c) for m in ("m0", "m1", "m2") for c in ("c0", "c1", "c2")]
+    got = np.array([x["per_spend"] for x in rows])
+    assert np.median(np.abs(got / true.ravel() - 1)) < 0.2
+    # the command reports what the library computes on the same file
+    _, table = fit_mmm(mmm_table_file(path, date="week", target="y", spend=["c0", "c1", "c2"],
+                                      market="market"), draws=200)
+    np.testing.assert_allclose(got, table.per_spend, rtol=1e-6)
+    assert all(x["cost_per_outcome"] == pytest.approx(x["spend"] / x["contribution"])
+               for x in rows)
+    assert doc["diagnostics"]["converged"] is True
+    html = (tmp_path / "curves.html").read_text()
+    assert "Response curves" in html and html.count('"name":"c1"') == 3  # one per market
+
+
+def test_table_output_and_errors(weekly, tmp_path) -> None:
+    path, _ = weekly
+    r = run("mmm", "fit", "--data", str(path), "--target", "y", "--spend", "c0,c1,c2",
+            "--market", "market", "--draws", "100", "--holdout", "8", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "Marketing-mix model: y caused by each channel's spend" in r.stdout
+    assert "holdout MAPE" in r.stdout
+    bad = run("mmm", "fit", "--data", str(path), "--target", "y", "--spend", "c0,cX",
+              "--market", "market", cwd=tmp_path)
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines() == [
+        f"error: {path}: no column 'cX'; it has market, week, y, c0, c1, c2"]
+    none = run("mmm", "fit", "--data", str(path), "--target", "y", cwd=tmp_path)
+    assert none.returncode == 1 and "--data needs --target" in none.stderr
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory) -> Path:
+    """A project over 30,000 simulated users and two years."""
+    from growthloop.core.config import default_config
+    from growthloop.ingest import ingest_file
+    from growthloop.ingest.privacy import Pseudonymiser
+    from growthloop.simulate import simulate
+    from growthloop.warehouse import connect
+
+    d = tmp_path_factory.mktemp("mmm-shop")
+    simulate(d / "shop", n_users=30_000, days=730, seed=5)
+    (d / "growthloop.toml").write_text(DEFAULT_TOML)
+    (d / ".growthloop").mkdir()
+    con = connect(d / ".growthloop" / "warehouse.duckdb")
+    for name in ("users", "fx_rates", "ad_spend"):
+        ingest_file(con, default_config(), name, d / "shop" / f"{name}.parquet",
+                    Pseudonymiser(KEY.encode()))
+    con.close()
+    return d
+
+
+def test_warehouse_panel_and_fit(shop) -> None:
+    from growthloop.core.config import default_config
+    from growthloop.warehouse import connect, ibis_backend
+
+    con = connect(shop / ".growthloop" / "warehouse.duckdb", read_only=True)
+    try:
+        cfg = default_config()
+        panel = mmm_panel(ibis_backend(con), cfg)
+        users = con.sql("SELECT market, date_trunc('week', signup_ts) AS w, count(*) AS n "
+                        "FROM users GROUP BY ALL").df()
+        first, last = con.sql("SELECT min(signup_ts)::DATE, max(signup_ts)::DATE "
+                              "FROM users").fetchone()
+    finally:
+        con.close()
+    assert panel.markets == ["BR", "DE", "FR", "ID", "MX", "SG", "TH", "US"]
+    assert panel.channels == ["live_commerce", "search_ads", "short_video", "social_ads"]
+    # complete ISO weeks only: Monday to Sunday inside the days the data cover
+    weeks = pd.date_range(first + pd.Timedelta(days=(7 - first.weekday()) % 7),
+                          last - pd.Timedelta(days=6), freq="7D")
+    assert panel.period_days == 7 and list(panel.periods) == list(weeks)
+    assert len(weeks) >= 95
+    # the outcome is the week's sign-ups, counted here in SQL
+    want = users.set_index(["market", "w"]).n
+    i = panel.markets.index("ID")
+    got = panel.y[i]
+    assert got.tolist() == [want[("ID", p)] for p in panel.periods]
+    assert "festival_11_11" in panel.controls
+    r = run("mmm", "fit", "--json", "--draws", "100", cwd=shop)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["source"] == "warehouse" and doc["target"] == "new_users"
+    assert len(doc["rows"]) == 32 and doc["currency"] == "USD"
+    spend = {(x["market"], x["channel"]): x["spend"] for x in doc["rows"]}
+    assert spend[("ID", "live_commerce")] == pytest.approx(
+        panel.x[i, 0].sum(), rel=1e-9)
