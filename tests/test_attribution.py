@@ -598,31 +598,41 @@ def test_cli_roi_by_hand(loaded: Path) -> None:
 # --- the simulator's truth ------------------------------------------------------------------------
 # Measure: for each market, Spearman's rank correlation between a model's credited first
 # purchases per channel and truth.json's lost_conversions_without_channel (first purchases
-# that would not have happened without the channel's touches, same random draws); the score
-# is the mean over the 8 markets (7 channels each).
+# that would not have happened without the channel's touches, same random draws); a world's
+# score is the mean over the 8 markets (7 channels each), and the test's the mean over two
+# default worlds (30,000 users, 365 days, seeds 3 and 4: nothing patched).
 #
-# The simulator also gives every buyer about ten browsing sessions in the days before each
-# purchase, their channels drawn from the market's touch mix regardless of effect, and gives
-# none to non-buyers: converting paths are several times longer than non-converting ones with
-# touches that caused nothing, which no path-based model can tell apart (on it all path models
-# score about 0.5; first touch, the clean sign-up touch, about 0.8). Those sessions come from
-# their own draws after the journeys, so the truth is unchanged when they are given to
-# anonymous visitors instead (ANONYMOUS_BROWSE_SHARE = 1): that world is where the models are
-# judged.
+# Browsing sessions (channels from the market's touch mix, no effect on conversion) come in
+# shopping episodes that end in an order or, for users who never buy, without one, so
+# converting and non-converting paths carry the same browsing and are about as long (4.0
+# and 3.4 touches). Over 13 single default worlds (seeds 3-15) the scores were, mean
+# [min, max]:
+#   first 0.81 [0.76, 0.87]      last 0.52 [0.48, 0.58]       last_non_direct 0.39 [0.31, 0.49]
+#   linear 0.71 [0.66, 0.77]     time_decay 0.68 [0.63, 0.75] position 0.82 [0.78, 0.87]
+#   markov 0.62 [0.58, 0.66]     markov_2 0.61 [0.56, 0.65]   shapley 0.78 [0.69, 0.88]
+# Markov beat last touch in every one of them, by 0.05 at least (0.10 on average), Shapley
+# by 0.17 at least (0.27 on average). The floors sit about 0.05 under the lowest mean of any
+# two of those worlds; the comparisons leave about half the smallest margin seen. First
+# touch scores well because the sign-up touch is the one touch every user has, and its
+# channel (the acquisition mix) differs most from the touch mix of everything else. (When
+# buyers alone browsed, converting paths were three times as long and linear, time decay,
+# Markov and Shapley scored 0.43-0.54; with no browsing by users at all, Markov 0.70 and
+# Shapley 0.86.)
 
-N_USERS, SEED = 30_000, 3
+SEEDS = (3, 4)
+N_USERS = 30_000
+FLOORS = {"first": 0.72, "last": 0.42, "last_non_direct": 0.26, "linear": 0.61,
+          "time_decay": 0.58, "position": 0.74, "markov": 0.54, "markov_2": 0.52,
+          "shapley": 0.66}
 
 
-def _world(root: Path, browse_share: float | None, cfg, monkeypatch) -> tuple[dict, pa.Table]:
+def _world(root: Path, seed: int, cfg) -> tuple[dict, pa.Table]:
     from growthloop.ingest import ingest_file
     from growthloop.ingest.privacy import Pseudonymiser
     from growthloop.simulate import simulate
     from growthloop.warehouse import connect
 
-    with monkeypatch.context() as mp:
-        if browse_share is not None:
-            mp.setattr("growthloop.simulate.world.ANONYMOUS_BROWSE_SHARE", browse_share)
-        truth = simulate(root / "data", n_users=N_USERS, days=365, seed=SEED)
+    truth = simulate(root / "data", n_users=N_USERS, days=365, seed=seed)
     con = connect(root / "wh.duckdb")
     pseudo = Pseudonymiser(b"some-test-key-123456")
     for table in ("users", "events", "orders", "fx_rates"):
@@ -634,16 +644,11 @@ def _world(root: Path, browse_share: float | None, cfg, monkeypatch) -> tuple[di
 
 
 @pytest.fixture(scope="module")
-def worlds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, pa.Table]]:
+def worlds(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[dict, pa.Table]]:
     from growthloop.core.config import default_config
 
     cfg = default_config()
-    mp = pytest.MonkeyPatch()
-    try:
-        return {name: _world(tmp_path_factory.mktemp(name), share, cfg, mp)
-                for name, share in (("as_is", None), ("no_buyer_browsing", 1.0))}
-    finally:
-        mp.undo()
+    return [_world(tmp_path_factory.mktemp(f"world{seed}"), seed, cfg) for seed in SEEDS]
 
 
 def _score(model, truth: dict, paths: pa.Table) -> float:
@@ -654,28 +659,35 @@ def _score(model, truth: dict, paths: pa.Table) -> float:
                           for m in credits.index]))
 
 
-def test_markov_and_shapley_rank_channels_like_the_truth(worlds) -> None:
-    truth, paths = worlds["no_buyer_browsing"]
-    assert truth["attribution"] == worlds["as_is"][0]["attribution"]
-    markov = _score(MarkovAttribution(order=1, n_bootstrap=0), truth, paths)
-    shapley = _score(ShapleyAttribution(), truth, paths)
-    last = _score(LastTouch(), truth, paths)
-    assert markov >= 0.65, markov
-    assert shapley >= 0.8, shapley
-    assert last < markov - 0.1 and last < shapley - 0.1, (last, markov, shapley)
+def _every_model() -> dict[str, object]:
+    from growthloop.core.config import default_config
+
+    models = {name: make_model(name) for name in MODELS}
+    models["last_non_direct"] = LastNonDirect(direct=direct_channels(default_config()))
+    models["markov_2"] = MarkovAttribution(order=2, n_bootstrap=0)
+    return models
 
 
-def test_buyer_browsing_is_what_blurs_paths_in_the_simulator(worlds) -> None:
-    def touches(paths: pa.Table) -> tuple[float, float]:
+def test_every_model_against_the_truth_in_the_default_world(worlds) -> None:
+    models = _every_model()
+    assert set(models) == set(FLOORS)
+    scores = {name: float(np.mean([_score(model, *w) for w in worlds]))
+              for name, model in models.items()}
+    table = "  ".join(f"{k} {v:.3f}" for k, v in scores.items())
+    print(f"\nSpearman with the true lost conversions, mean of seeds {SEEDS}: {table}")
+    for name, floor in FLOORS.items():
+        assert scores[name] >= floor, (name, table)
+    last = scores["last"]
+    assert scores["markov"] >= last + 0.03, table
+    assert scores["shapley"] >= last + 0.1, table
+    assert min(scores["linear"], scores["position"]) >= last + 0.07, table
+
+
+def test_converting_and_non_converting_paths_are_alike_in_the_default_world(worlds) -> None:
+    for _, paths in worlds:
         df = paths.to_pandas()
         n = df.path.str.count(">") + 1
-        return ((n * df.conversions).sum() / df.conversions.sum(),
-                (n * df.nulls).sum() / df.nulls.sum())
-
-    conv_as_is, null_as_is = touches(worlds["as_is"][1])
-    conv_clean, null_clean = touches(worlds["no_buyer_browsing"][1])
-    assert conv_as_is > 3 * null_as_is
-    assert conv_clean < 2 * null_clean
-    truth, paths = worlds["as_is"]
-    assert _score(ShapleyAttribution(), truth, paths) < _score(
-        ShapleyAttribution(), *worlds["no_buyer_browsing"]) - 0.2
+        conv = (n * df.conversions).sum() / df.conversions.sum()
+        null = (n * df.nulls).sum() / df.nulls.sum()
+        assert 1 / 1.5 < conv / null < 1.5, (conv, null)
+        assert null > 3.0  # journeys alone give about 2.6 touches: non-buyers browse too

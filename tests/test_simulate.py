@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from scipy.stats import spearmanr
 
 from growthloop.core.config import default_config
 from growthloop.core.schema import (
@@ -228,6 +229,18 @@ def test_orders_agree_with_purchase_and_refund_events(tables: dict[str, pd.DataF
     assert (steps.nunique() >= 6).all()
 
 
+def test_visits_before_sign_up_are_anonymous(tables: dict[str, pd.DataFrame]) -> None:
+    ev, users = tables["events"], tables["users"]
+    signup = users.set_index("user_id").signup_ts
+    known = ev[ev.user_id.notna()]
+    assert (known.event_ts >= known.user_id.map(signup)).all()
+    # users browse before they sign up, under the visitor id they sign up with
+    owner = known.groupby("anonymous_id").user_id.first()
+    anon = ev[ev.user_id.isna() & ev.anonymous_id.isin(owner.index)]
+    early = anon.event_ts < anon.anonymous_id.map(owner).map(signup) - pd.Timedelta(hours=1)
+    assert early.sum() > 0.05 * len(ev)
+
+
 # --- ground truth recovered from the data -----------------------------------------------------
 
 def test_users_total_and_truth_sections(world: tuple[Path, dict],
@@ -242,12 +255,79 @@ def test_users_total_and_truth_sections(world: tuple[Path, dict],
     roi = {k: v["roi_target"] for k, v in truth["media"].items()}
     assert roi["ID|live_commerce"] == 5.8 and roi["DE|social_ads"] == 4.3
     assert roi["US|search_ads"] == 2.1
-    for key, v in truth["media"].items():
-        assert v["roi_expected"] == pytest.approx(v["roi_target"], rel=1e-9), key
-        se = v["roi_target"] / math.sqrt(v["signups_expected"])  # Poisson sign-ups
-        _assert_close(v["roi"], v["roi_target"], se, f"roi {key}")
+    for v in truth["media"].values():
         lost = truth["attribution"]["lost_conversions_without_channel"][v["market"]]
         assert 0 < lost[v["channel"]] < truth["attribution"]["conversions"][v["market"]]
+
+
+# A media pair's ROI target is the net revenue its paid sign-ups bring (first purchase and
+# the 365 days after it) per unit of its spend. A two-year world holds whole value windows
+# for the sign-ups of its first VALUE_COHORT_DAYS days; the ROI is recomputed from the
+# files alone (users, orders, ad_spend, fx_rates, experiment_assignments) with pandas.
+LONG_DAYS = 730
+VALUE_COHORT_DAYS = 300  # first purchase + 365 days + a return stay inside the horizon
+
+
+@pytest.fixture(scope="module")
+def long_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict[str, pd.DataFrame]]:
+    out = tmp_path_factory.mktemp("long")
+    truth = simulate(out, n_users=60_000, days=LONG_DAYS, seed=8, start=START)
+    return truth, {name: pq.read_table(out / f"{name}.parquet").to_pandas()
+                   for name in ("users", "orders", "ad_spend", "fx_rates",
+                                "experiment_assignments")}
+
+
+def _reporting(df: pd.DataFrame, fx: pd.DataFrame, day: pd.Series, amount: str) -> pd.Series:
+    """``amount`` in the reporting currency at the FX rate of ``day`` (a date)."""
+    rate = df.assign(date=day).merge(fx, on=["date", "currency"], how="left").rate
+    assert rate.notna().all()
+    return df[amount].to_numpy() * rate.to_numpy()
+
+
+def test_roi_targets_recovered_from_the_files(long_world) -> None:
+    truth, t = long_world
+    users, orders, fx, asg = t["users"], t["orders"], t["fx_rates"], t["experiment_assignments"]
+    spend = t["ad_spend"].assign(rep=lambda s: _reporting(s, fx, s.date, "spend"))
+    spend = spend.groupby(["market", "channel"]).rep.sum()
+    # net value: orders neither cancelled nor returned; the free-shipping experiment's
+    # treated orders (from assignment to the window end) are worth (1 + lift) times more
+    o = orders.assign(value=_reporting(orders, fx, orders.order_ts.dt.date, "amount"))
+    o.loc[o.status.isin(["cancelled", "returned"]), "value"] = 0.0
+    ship = truth["experiments"]["free_shipping_threshold"]
+    treated = asg[(asg.experiment_id == "free_shipping_threshold")
+                  & (asg.variant == "treatment")].set_index("unit_id").assigned_ts
+    since = o.user_id.map(treated)
+    boosted = (o.order_ts >= since) & (_days_since_start(o.order_ts) < ship["window_days"][1])
+    o.loc[boosted, "value"] /= 1 + ship["true_relative_lift"]
+    first = o.groupby("user_id").order_ts.transform("min")
+    o = o[o.order_ts <= first + pd.Timedelta(days=365)]
+    value = o.groupby("user_id").value.sum()
+    # sign-ups with a whole value window, outside the checkout experiment's treatment
+    paid = users[users.acquisition_campaign.notna()]
+    checkout = asg[(asg.experiment_id == "checkout_redesign") & (asg.variant == "treatment")]
+    cohort = paid[(_days_since_start(paid.signup_ts) < VALUE_COHORT_DAYS)
+                  & ~paid.user_id.isin(checkout.unit_id)]
+    cohort = cohort.assign(value=cohort.user_id.map(value).fillna(0.0).to_numpy())
+    rows = []
+    for media in truth["media"].values():
+        pair = (media["market"], media["channel"])
+        n = int(((paid.market == pair[0]) & (paid.acquisition_channel == pair[1])).sum())
+        v = cohort.value[(cohort.market == pair[0]) & (cohort.acquisition_channel == pair[1])]
+        # value = sign-ups x mean value of a sign-up; its variance: Poisson sign-ups and
+        # the sample variance of the cohort's values
+        rows.append({"market": pair[0], "target": media["roi_target"], "spend": spend[pair],
+                     "value": n * v.mean(), "promised": media["roi_target"] * spend[pair],
+                     "var": n * v.mean() ** 2 + n**2 * v.var() / len(v)})
+    r = pd.DataFrame(rows)
+    # a pair's value is heavy-tailed (a few heavy repeat buyers, BG/NBD r near 0.14): by
+    # market and in all, the value realised over the value the targets promise for the
+    # spend is 1 within Z standard errors; pair by pair, realised ROI ranks like the targets
+    # (Spearman 0.64 to 0.87 over eight seeds)
+    for what, g in [("all markets", r), *r.groupby("market")]:
+        ratio = g.value.sum() / g.promised.sum()
+        _assert_close(ratio, 1.0, math.sqrt(g["var"].sum()) / g.promised.sum(),
+                      f"ROI realised / target, {what}")
+    assert spearmanr(r.value / r.spend, r.target).statistic > 0.4
 
 
 def test_paid_signups_follow_the_media_response(world: tuple[Path, dict],
@@ -305,7 +385,8 @@ def test_repeat_purchases_match_bgnbd(world: tuple[Path, dict],
     orders = tables["orders"]
     g = orders.groupby("user_id").agg(first=("order_ts", "min"), n=("order_id", "size"),
                                       market=("market", "first"))
-    length = DAYS - _days_since_start(g["first"])
+    # repeats fall on the whole days after the first purchase's day (bgnbd_repeat_days)
+    length = DAYS - 1 - np.floor(_days_since_start(g["first"]))
     x = g.n.to_numpy() - 1
     expected = np.empty(len(g))
     no_repeat = np.empty(len(g))

@@ -167,7 +167,7 @@ PAGE_VIEWS_EXTRA_MEAN = 1.5  # page views per session: 1 + Poisson(this)
 PRODUCT_VIEWS_EXTRA_MEAN = 0.8  # product views when reached: 1 + Poisson(this)
 SHORT_VIDEO_EXTRA_VIEWS_MEAN = 0.8  # videos per short-video session: 1 + Poisson(this)
 LIVE_EXTRA_INTERACTIONS_MEAN = 1.0  # interactions when interacting: 1 + Poisson(this)
-BROWSE_BEFORE_PURCHASE_DAYS = 3.0
+BROWSE_LEAD_DAYS = 3.0  # browsing starts Exp(this) before its episode's order or last touch
 ANONYMOUS_SESSIONS_PER_VISITOR = 3.0
 SESSION_CAP_DAYS = 1.0 / 24.0
 SHORT_VIDEO_COMPLETION = 0.60
@@ -176,7 +176,7 @@ RETURN_DELAY_MEAN_DAYS = 7.0
 NPS_RESPONSE_RATE = 0.15
 NPS_SLOW_FACTOR = 1.5
 VALUE_WINDOW_DAYS = 365.0
-ANONYMOUS_BROWSE_SHARE = 0.20
+ANONYMOUS_BROWSE_SHARE = 0.20  # of the browsing: visitors who never sign up
 N_PRODUCTS = 20_000
 
 

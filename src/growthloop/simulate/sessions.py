@@ -3,12 +3,13 @@
 A session's depth in the funnel session_start -> page_view -> product_view ->
 add_to_cart -> checkout -> purchase follows the market's step rates. Every purchase
 happens in a session that completed the funnel; all other sessions (journey touches
-that did not buy, browsing before purchases, sharing inviters, anonymous visitors)
-draw their depth from the funnel conditional on not completing, and there are
-NegBin(purchases, q) of them in all (q the completion probability): the same counts
-as drawing i.i.d. funnel sessions until the purchases are reached, so the realised
-step rates equal the configured ones in expectation. Rates are per session: the share
-of sessions reaching a step among those that reached the previous one.
+that did not buy, sharing inviters, users browsing in shopping episodes whether or not
+they end in an order, anonymous visitors) draw their depth from the funnel conditional
+on not completing, and there are NegBin(purchases, q) of them in all (q the completion
+probability): the same counts as drawing i.i.d. funnel sessions until the purchases are
+reached, so the realised step rates equal the configured ones in expectation. Rates are
+per session: the share of sessions reaching a step among those that reached the
+previous one.
 
 Short-video sessions add content_view and content_complete, live-commerce sessions a
 live content_view and live_interaction; share events mark inviters' sessions. Events
@@ -17,7 +18,6 @@ are built one chunk of sessions at a time as Arrow tables.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -192,11 +192,10 @@ def product_draws(rng: np.random.Generator, n: int, n_products: int) -> np.ndarr
 
 
 def event_chunk(rng: np.random.Generator, s: Sessions, session_offset: int, event_offset: int,
-                ctx: EventContext, tally: Callable[..., None] | None = None) -> pa.Table:
+                ctx: EventContext) -> pa.Table:
     """Events of the sessions ``s`` (global indices from ``session_offset``) as an Arrow table.
 
-    ``tally(user, ts_us, kind)``, when given, sees each event's user index (-1 when
-    anonymous), epoch microseconds and ``LAYOUT`` index; it draws nothing.
+    Events before a session's ``anon_until`` carry no user_id.
     """
     n = len(s)
     counts = s.counts.astype(np.int64)
@@ -218,8 +217,6 @@ def event_chunk(rng: np.random.Generator, s: Sessions, session_offset: int, even
 
     user = s.user[sess]
     user = np.where(t < s.anon_until[sess], -1, user)
-    if tally is not None:
-        tally(user, ts_us, kind)
     order = s.order[sess]
     money = (kind == _L["purchase"]) | (kind == _L["refund"])
     value = np.full(n_ev, np.nan)

@@ -79,12 +79,10 @@ def _event_context(params: WorldParams, campaign_names: tuple[str, ...], ids: Id
 
 def write_events(out: Path, rng: np.random.Generator, sessions: Sessions, params: WorldParams,
                  campaign_names: tuple[str, ...], ids: Ids, orders: Orders, start_us: int,
-                 tally: Callable[[np.ndarray, np.ndarray, np.ndarray], None],
                  report: Progress) -> int:
     """Write events.parquet, chunk by chunk of whole sessions; return the rows written.
 
-    ``tally`` sees every chunk's events (see ``sessions.event_chunk``); ``report`` the
-    "events" stage's progress.
+    ``report`` gets the "events" stage's progress.
     """
     n_sessions = len(sessions)
     per_session = sessions.event_counts()
@@ -98,7 +96,7 @@ def write_events(out: Path, rng: np.random.Generator, sessions: Sessions, params
     with AtomicParquetWriter(out / "events.parquet", "events") as writer:
         done = 0
         for lo, hi in itertools.pairwise(bounds.tolist()):
-            chunk = event_chunk(rng, sessions.slice(lo, hi), int(lo), done, ctx, tally)
+            chunk = event_chunk(rng, sessions.slice(lo, hi), int(lo), done, ctx)
             writer.write(chunk)
             done += chunk.num_rows
             report("events", done / max(n_events, 1))

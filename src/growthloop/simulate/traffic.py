@@ -1,11 +1,23 @@
-"""The world's sessions: who browses when, through which channel and campaign.
+"""Every session of the simulated shop: who visits, when, through which channel and campaign.
 
 Blocks of sessions, each drawn in turn from the sessions stream: journey touches (the
 sign-up session and later touches; buying touches complete the funnel), the sessions of
-repeat purchases, inviters' share sessions, browsing by buyers before an order,
-anonymous visitors, and refunds. The non-completing sessions number NegBin(purchases, q)
-per market (see ``sessions``): touches and shares count towards them, the rest are
-buyers' browsing and, a share ``anonymous_share`` of them, anonymous visits.
+repeat purchases, inviters' share sessions, browsing, anonymous visitors, and refunds.
+The non-completing sessions number NegBin(purchases, q) per market (see ``sessions``):
+touches and shares count towards them, the rest are browsing by signed-up users and, a
+share ``anonymous_share`` of them, visits of anonymous visitors who never sign up.
+
+Browsing comes in shopping episodes: people look around in the days before they decide.
+Every order closes an episode, and so does the last touch of every user who never buys
+(a consideration that ends without a purchase): most shoppers who browse do not buy, and
+they browse like those who do. Each browsing session joins an episode drawn uniformly
+among its market's episodes, so an episode's sessions are the same Poisson count whether
+it ends in an order or not, and starts Exp(``BROWSE_LEAD_DAYS``) before the episode's
+end. Browsing causes nothing (the first purchase is decided by the journey touches
+alone, see ``journeys``), and a path's length does not reveal whether it converted. A
+session that falls before the user's sign-up is a visit before the account existed:
+anonymous, under the visitor id the user signs up with (one that would fall before the
+horizon starts is moved to a uniform time between the horizon start and the sign-up).
 """
 
 from __future__ import annotations
@@ -26,7 +38,7 @@ from growthloop.simulate.journeys import (
 from growthloop.simulate.orders import Orders
 from growthloop.simulate.params import (
     ANONYMOUS_SESSIONS_PER_VISITOR,
-    BROWSE_BEFORE_PURCHASE_DAYS,
+    BROWSE_LEAD_DAYS,
     N_PRODUCTS,
     WorldParams,
 )
@@ -211,7 +223,7 @@ class BrowsePool:
     target: np.ndarray  # (markets,) NegBin(purchases, q) non-completing sessions
     existing: np.ndarray  # (markets,) non-buying touches and share sessions
     anonymous: np.ndarray  # (markets,) sessions of anonymous visitors
-    buyers: np.ndarray  # (markets,) buyers' browsing sessions
+    browsing: np.ndarray  # (markets,) signed-up users' browsing sessions
     anonymous_share: float
 
 
@@ -227,7 +239,7 @@ def _browse_pool(rng: np.random.Generator, params: WorldParams, orders: Orders,
     extra = np.maximum(pool - existing, 0)
     anon_n = rng.binomial(extra, anonymous_share)
     return BrowsePool(purchases=purchases_m, completion=q, target=pool, existing=existing,
-                      anonymous=anon_n, buyers=extra - anon_n, anonymous_share=anonymous_share)
+                      anonymous=anon_n, browsing=extra - anon_n, anonymous_share=anonymous_share)
 
 
 def _per_market(params: WorldParams, draw: Callable[[int, int], np.ndarray],
@@ -236,23 +248,46 @@ def _per_market(params: WorldParams, draw: Callable[[int, int], np.ndarray],
     return np.concatenate([draw(m, counts[m]) for m in range(params.n_markets)]).astype(np.int64)
 
 
+@dataclass(frozen=True)
+class Episodes:
+    """Shopping episodes: one ending in each order, one ending each non-buyer's last touch."""
+
+    user: np.ndarray
+    end: np.ndarray  # the order, or the end of the last touch session
+    market: np.ndarray
+
+
+def _episodes(signups: Signups, journeys: Journeys, touches: Touches,
+              orders: Orders) -> Episodes:
+    never = np.flatnonzero(~journeys.converted)
+    last = journeys.purchase_touch[never]  # every user's last touch (buyers buy in it)
+    return Episodes(user=np.concatenate([orders.user, never]),
+                    end=np.concatenate([orders.t, touches.start[last] + touches.duration[last]]),
+                    market=np.concatenate([orders.market, signups.market[never]]))
+
+
 def _browse_block(rng: np.random.Generator, params: WorldParams, acq: Acquisition,
-                  cal: Calendar, signups: Signups, profiles: Profiles, orders: Orders,
+                  cal: Calendar, signups: Signups, profiles: Profiles, episodes: Episodes,
                   pool: BrowsePool) -> Sessions:
-    """Buyers browsing Exp(3 days) before a random order of theirs, after their sign-up."""
-    pick = _per_market(params, lambda m, k: np.flatnonzero(orders.market == m)[
-        rng.integers(0, max(pool.purchases[m], 1), k)], pool.buyers)
-    user = orders.user[pick]
-    order_t = orders.t[pick]
-    t = order_t - rng.exponential(BROWSE_BEFORE_PURCHASE_DAYS, len(pick))
+    """Browsing Exp(``BROWSE_LEAD_DAYS``) before the end of a random episode of the market.
+
+    Sessions before the user's sign-up are anonymous (the visitor id the user signs up
+    with); those before the horizon start move to U(0, sign-up).
+    """
+    counts = np.bincount(episodes.market, minlength=params.n_markets)
+    pick = _per_market(params, lambda m, k: np.flatnonzero(episodes.market == m)[
+        rng.integers(0, max(counts[m], 1), k)], pool.browsing)
+    user = episodes.user[pick]
+    t = episodes.end[pick] - rng.exponential(BROWSE_LEAD_DAYS, len(pick))
     su = signups.t[user]
-    early = t < su
-    t[early] = su[early] + rng.random(int(early.sum())) * (order_t[early] - su[early])
-    t = np.clip(t, 0.0, cal.last_session_start)
-    market = orders.market[pick]
+    early = np.flatnonzero(t < 0.0)
+    t[early] = rng.random(len(early)) * su[early]
+    t = np.minimum(t, cal.last_session_start)
+    anon_until = np.where(t < su, np.inf, -np.inf)
+    market = episodes.market[pick]
     channel = _returning_channel(rng, params, user, signups.market, profiles)
     return _browsing_block(rng, params, acq, cal, t, market, channel, user=user, anon=user,
-                           device=profiles.device[user])
+                           device=profiles.device[user], anon_until=anon_until)
 
 
 def _anonymous_block(rng: np.random.Generator, params: WorldParams, acq: Acquisition,
@@ -298,7 +333,8 @@ def all_sessions(rng: np.random.Generator, params: WorldParams, acq: Acquisition
               _repeat_block(rng, params, acq, cal, signups, profiles, orders)]
     shares = _share_sessions(rng, params, cal, signups)
     pool = _browse_pool(rng, params, orders, touches, shares, anonymous_share)
-    blocks.append(_browse_block(rng, params, acq, cal, signups, profiles, orders, pool))
+    episodes = _episodes(signups, journeys, touches, orders)
+    blocks.append(_browse_block(rng, params, acq, cal, signups, profiles, episodes, pool))
     blocks.append(_share_block(rng, shares, signups, device))
     anonymous, n_visitors = _anonymous_block(rng, params, acq, cal, len(signups), pool)
     blocks += [anonymous, _refund_block(rng, params, orders)]

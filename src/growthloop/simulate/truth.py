@@ -1,8 +1,9 @@
 """The ground truth of a simulated world (truth.json): every generating parameter, the
-expected values derived from them, and realised counts tallied as the data was drawn.
+expected values derived from them, and the counterfactuals and draws no table shows.
 
-Sections follow the stages of the simulation; ``realised`` holds counts taken from the
-generated tables' own definitions (see its ``definitions``), for checking KPI code.
+Sections follow the stages of the simulation. Figures that are only a function of the
+written tables (KPI values such as revenue by month or active users) are not repeated
+here: tests compute them from the tables themselves, independently of the simulator.
 """
 
 from __future__ import annotations
@@ -16,11 +17,9 @@ from growthloop.core.config import Config
 from growthloop.core.schema import DEVICES, ORDER_STATUSES, REFERRAL_MECHANISMS
 from growthloop.simulate.acquisition import Acquisition, Signups, SignupValue
 from growthloop.simulate.calendar import (
-    DAY_US,
     FESTIVAL_PEAKS,
     WEEKDAY_MULTIPLIERS,
     Calendar,
-    to_micros,
 )
 from growthloop.simulate.customers import bgnbd_prob_no_repeat
 from growthloop.simulate.experiments import Assignment, Experiment
@@ -29,7 +28,7 @@ from growthloop.simulate.journeys import Journeys
 from growthloop.simulate.orders import NPS_SCORE_GIVEN_CATEGORY, Orders, expected_nps
 from growthloop.simulate.params import (
     ANONYMOUS_SESSIONS_PER_VISITOR,
-    BROWSE_BEFORE_PURCHASE_DAYS,
+    BROWSE_LEAD_DAYS,
     LIVE_EXTRA_INTERACTIONS_MEAN,
     LIVE_INTERACTION,
     N_PRODUCTS,
@@ -47,84 +46,28 @@ from growthloop.simulate.params import (
     VALUE_WINDOW_DAYS,
     WorldParams,
 )
-from growthloop.simulate.sessions import LAYOUT, Sessions
+from growthloop.simulate.sessions import Sessions
 from growthloop.simulate.traffic import BrowsePool
 
-__all__ = ["VERSION", "Activity", "Traffic", "realised_traffic", "truth_document"]
+__all__ = ["VERSION", "Traffic", "realised_traffic", "truth_document"]
 
 VERSION = 1
-CONVERSION_DAYS = 30  # windows after sign-up of the realised conversion and retention
-RETENTION_DAYS = (7, 30)
 Experiments = tuple[tuple[Experiment, Assignment], ...]
 
 
-# ---- realised activity and traffic, tallied while the world is generated --------------------
-
-@dataclass(frozen=True)
-class Activity:
-    """Per user: an identified event, one in the retention window, a share event."""
-
-    signup_us: np.ndarray
-    active: np.ndarray
-    retained: np.ndarray
-    shared: np.ndarray
-
-    @classmethod
-    def empty(cls, signup_us: np.ndarray) -> Activity:
-        n = len(signup_us)
-        return cls(signup_us, np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool))
-
-    def tally(self, user: np.ndarray, ts_us: np.ndarray, kind: np.ndarray) -> None:
-        """Record events: user index (-1 anonymous), epoch microseconds, ``LAYOUT`` index."""
-        known = user >= 0
-        user, since = user[known], ts_us[known] - self.signup_us[user[known]]
-        self.active[user] = True
-        d0, d1 = RETENTION_DAYS
-        self.retained[user[(since >= d0 * DAY_US) & (since < d1 * DAY_US)]] = True
-        self.shared[user[kind[known] == LAYOUT.index("share")]] = True
-
+# ---- traffic ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Traffic:
-    """Sessions and events in all, and sessions by market and channel."""
+    """Sessions and events in all."""
 
     sessions: int
     events: int
-    by_channel: np.ndarray  # (markets, 1 + channels): column 0 = no channel (refunds)
-    organic_weekly: dict[str, dict[str, object]]
 
 
-def _period_labels(us: np.ndarray, grain: str) -> np.ndarray:
-    """UTC month ("2025-01") or ISO week (its Monday, "2024-12-30") of epoch microseconds."""
-    day = np.asarray(us, dtype=np.int64) // DAY_US
-    if grain == "week":
-        return (day - (day + 3) % 7).astype("datetime64[D]").astype(str)  # 1970-01-01: Thu
-    return day.astype("datetime64[D]").astype("datetime64[M]").astype(str)
-
-
-def _by_market_period(params: WorldParams, market: np.ndarray, labels: np.ndarray,
-                      weights: np.ndarray | None = None) -> dict[str, dict[str, object]]:
-    """Counts (or sums of ``weights``) by market and period label."""
-    out: dict[str, dict[str, object]] = {}
-    for i, m in enumerate(params.markets):
-        sel = market == i
-        keys, inv = np.unique(labels[sel], return_inverse=True)
-        w = None if weights is None else weights[sel]
-        out[m] = dict(zip(keys.tolist(), np.bincount(inv, w, minlength=len(keys)), strict=True))
-    return out
-
-
-def realised_traffic(params: WorldParams, sessions: Sessions, start_us: int) -> Traffic:
-    """Counts of the sessions as generated: a session's first event is at its start."""
-    nm, nc = params.n_markets, params.n_channels
-    s_organic = np.asarray([k == "organic" for k in params.kinds] + [False])[sessions.channel]
-    s_by_channel = np.bincount(sessions.market * (nc + 1) + sessions.channel + 1,
-                               minlength=nm * (nc + 1)).reshape(nm, nc + 1)
-    organic_weekly = _by_market_period(
-        params, sessions.market[s_organic],
-        _period_labels(to_micros(sessions.start[s_organic], start_us), "week"))
-    return Traffic(sessions=len(sessions), events=int(sessions.event_counts().sum()),
-                   by_channel=s_by_channel, organic_weekly=organic_weekly)
+def realised_traffic(sessions: Sessions) -> Traffic:
+    """How many sessions and events were generated."""
+    return Traffic(sessions=len(sessions), events=int(sessions.event_counts().sum()))
 
 
 # ---- helpers -------------------------------------------------------------------------------
@@ -217,7 +160,6 @@ def _media(params: WorldParams, acq: Acquisition, signups: Signups,
             "signups_incremental": pair_users[i],
             "value_per_signup": value_net[m, c], "value_per_signup_gross": value_gross[m, c],
             "roi_target": params.roi_target[m, c],
-            "roi_expected": plan.expected[i].sum() * value_net[m, c] / spend_total[i],
             "roi": pair_users[i] * value_net[m, c] / spend_total[i],
             "revenue_in_horizon": pair_revenue[i],
             "roas_in_horizon": pair_revenue[i] / spend_total[i],
@@ -239,8 +181,11 @@ MEDIA_DEFINITIONS = {
                         "sign-up channel) * E[order value] * (1 + E[X(365)]) * "
                         "(1 - cancel) * (1 - return); untruncated journeys, "
                         "experiments ignored",
-    "roi": "signups_incremental * value_per_signup / spend_total (realised sign-ups); "
-           "roi_expected uses signups_expected and equals roi_target by construction",
+    "roi_target": "the return the plan was built for: spend_total = signups_expected * "
+                  "value_per_signup / roi_target (so signups_expected * value_per_signup / "
+                  "spend_total is roi_target by construction, and is not given)",
+    "roi": "signups_incremental * value_per_signup / spend_total: realised sign-ups "
+           "times the expected (not realised) value of a sign-up",
     "roas_in_horizon": "net revenue of the pair's paid sign-ups realised inside the "
                        "horizon / spend_total",
 }
@@ -387,7 +332,14 @@ def _sessions(traffic: Traffic) -> dict[str, object]:
                     "statistics, the purchase last",
         "signup_session": "starts U(0, 0.5) x duration before the sign-up; events "
                           "before the sign-up are anonymous",
-        "browse_before_purchase_days": BROWSE_BEFORE_PURCHASE_DAYS,
+        "browsing": "non-completing sessions beyond the touches and shares: a share "
+                    "anonymous_browse_share (funnel) by visitors who never sign up, the "
+                    "rest by users, each joining a shopping episode drawn uniformly among "
+                    "the market's (one ending in each order, one ending the last touch of "
+                    "each user who never buys) and starting Exp(browse_lead_days) before "
+                    "its end; anonymous (the user's visitor id) before the sign-up; no "
+                    "effect on conversion",
+        "browse_lead_days": BROWSE_LEAD_DAYS,
         "anonymous_sessions_per_visitor": ANONYMOUS_SESSIONS_PER_VISITOR,
         "products": f"{N_PRODUCTS} products, popularity (rank + 10)^-1.1",
         "later_touch_email_rule": "email_crm touches only with marketing consent, "
@@ -420,87 +372,10 @@ def _experiments(experiments: Experiments) -> dict[str, object]:
             for exp, asg in experiments}
 
 
-REALISED_DEFINITIONS = {
-    "scope": "the whole horizon unless by period; by market (a user's sessions, "
-             "orders and events carry the user's market, an anonymous visitor's "
-             "sessions the visitor's); periods are UTC, of the "
-             "timestamps as written (microseconds); 'kept' = neither cancelled "
-             "nor returned; revenue = order value in the reporting currency "
-             "as generated; identified event = event with a user_id (events "
-             "before the sign-up are anonymous)",
-    "sessions_by_channel": "sessions by the channel that started them; '(none)' "
-                           "= refund sessions, which have no channel",
-    "organic_sessions_by_week": "sessions from channels of kind organic by the "
-                                "ISO week (its Monday) of their first event",
-    "signups_by_month": "users by month of sign-up",
-    "kept_orders_by_month": "kept orders by month of the order",
-    "revenue_by_month": "revenue of kept orders by month of the order",
-    "revenue_by_acquisition_channel": "revenue of kept orders by the buyer's "
-                                      "acquisition channel",
-    "customers_by_acquisition_channel": "users with an order not cancelled, by "
-                                        "acquisition channel",
-    "returning_customers": "users with two or more orders not cancelled",
-    "buyers": "users with a kept order",
-    "converted_30d": f"users whose first order not cancelled is before sign-up "
-                     f"+ {CONVERSION_DAYS} days",
-    "retained_7_30d": "users with an identified event in [sign-up + "
-                      f"{RETENTION_DAYS[0]} days, sign-up + "
-                      f"{RETENTION_DAYS[1]} days)",
-    "active_users": "users with an identified event",
-    "sharers": "users with a share event",
-}
-
-
-def _realised(params: WorldParams, signups: Signups, orders: Orders, traffic: Traffic,
-              activity: Activity, start_us: int) -> dict[str, object]:
-    """Counts by the KPIs' own definitions, from the data as generated."""
-    nm, nc, n = params.n_markets, params.n_channels, len(signups)
-    market, signup_us = signups.market, activity.signup_us
-    user_mc = market * nc + signups.channel
-    o_user, om, value = orders.user, orders.market, orders.value
-    # realised orders: 'live' = not cancelled (the orders the KPIs see), 'net' = also kept
-    o_us = to_micros(orders.t, start_us)
-    net = _kept(orders)
-    live = orders.fulfilment.status != ORDER_STATUSES.index("cancelled")
-    live_orders = np.bincount(o_user[live], minlength=n)
-    first_live_us = np.full(n, np.iinfo(np.int64).max)
-    np.minimum.at(first_live_us, o_user[live], o_us[live])
-
-    def per_market(flag: np.ndarray) -> dict[str, object]:
-        return _by_market(params, np.bincount(market[flag], minlength=nm))
-
-    def per_market_channel(idx: np.ndarray, weights: np.ndarray | None = None) -> dict:
-        return _by_market_channel(params, np.bincount(
-            user_mc[idx], weights, minlength=nm * nc).reshape(nm, nc))
-
-    net_month = _period_labels(o_us[net], "month")
-    return {
-        "sessions_by_channel": {m: {"(none)": traffic.by_channel[i, 0],
-                                    **dict(zip(params.channels, traffic.by_channel[i, 1:],
-                                               strict=True))}
-                                for i, m in enumerate(params.markets)},
-        "organic_sessions_by_week": traffic.organic_weekly,
-        "signups_by_month": _by_market_period(params, market,
-                                              _period_labels(signup_us, "month")),
-        "kept_orders_by_month": _by_market_period(params, om[net], net_month),
-        "revenue_by_month": _by_market_period(params, om[net], net_month, value[net]),
-        "revenue_by_acquisition_channel": per_market_channel(o_user[net], value[net]),
-        "customers_by_acquisition_channel": per_market_channel(live_orders > 0),
-        "returning_customers": per_market(live_orders > 1),
-        "buyers": per_market(np.bincount(o_user[net], minlength=n) > 0),
-        "converted_30d": per_market(first_live_us < signup_us + CONVERSION_DAYS * DAY_US),
-        "retained_7_30d": per_market(activity.retained),
-        "active_users": per_market(activity.active),
-        "sharers": per_market(activity.shared),
-        "definitions": REALISED_DEFINITIONS,
-    }
-
-
 def truth_document(cfg: Config, seed: int, n_users: int, params: WorldParams, cal: Calendar,
                    fx: FxRates, acq: Acquisition, signups: Signups, journeys: Journeys,
                    orders: Orders, pool: BrowsePool, traffic: Traffic,
-                   experiments: Experiments, activity: Activity,
-                   rows: dict[str, int]) -> dict[str, object]:
+                   experiments: Experiments, rows: dict[str, int]) -> dict[str, object]:
     """The whole truth.json document (numpy values; ``output.jsonable`` converts them)."""
     return {
         "meta": _meta(cfg, params, cal, seed, n_users, len(signups)),
@@ -520,6 +395,5 @@ def truth_document(cfg: Config, seed: int, n_users: int, params: WorldParams, ca
         "content": CONTENT,
         "nps": _nps(params),
         "experiments": _experiments(experiments),
-        "realised": _realised(params, signups, orders, traffic, activity, cal.start_us),
         "tables": rows,
     }

@@ -5,8 +5,9 @@ calendar and FX; the media plan meeting the sign-up targets (adstock + Hill); se
 sign-ups (paid and organic/owned) and the referral branching process; user profiles;
 the checkout experiment, touch journeys and first purchases (noisy-OR) and the touch
 sessions; orders (BG/NBD repeats, Gamma-Gamma values, the free-shipping experiment),
-fulfilment and NPS surveys; the other sessions; ids and the events (written in chunks,
-tallying realised activity); the other tables; the truth document.
+fulfilment and NPS surveys; the other sessions (browsing, by buyers and non-buyers
+alike: see ``traffic``); ids and the events (written in chunks); the other
+tables; the truth document.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from growthloop.simulate.acquisition import (
     plan_acquisition,
     seed_signups,
 )
-from growthloop.simulate.calendar import Calendar, build_calendar, to_micros
+from growthloop.simulate.calendar import Calendar, build_calendar
 from growthloop.simulate.experiments import (
     Assignment,
     Experiment,
@@ -45,11 +46,16 @@ from growthloop.simulate.orders import (
     repeat_purchases,
 )
 from growthloop.simulate.output import jsonable, write_json
-from growthloop.simulate.params import ANONYMOUS_BROWSE_SHARE, N_PRODUCTS, WorldParams, build_params
+from growthloop.simulate.params import (
+    ANONYMOUS_BROWSE_SHARE,
+    N_PRODUCTS,
+    WorldParams,
+    build_params,
+)
 from growthloop.simulate.sessions import product_draws
 from growthloop.simulate.tables import Progress, make_ids, write_events, write_tables
 from growthloop.simulate.traffic import Touches, all_sessions, touch_sessions
-from growthloop.simulate.truth import Activity, realised_traffic, truth_document
+from growthloop.simulate.truth import realised_traffic, truth_document
 
 __all__ = ["TABLE_FILES", "simulate"]
 
@@ -161,23 +167,21 @@ def simulate(out: Path, *, config: Config | None = None, n_users: int = 50_000, 
         surveys = nps_surveys(rngs["surveys"], orders.fulfilment, orders.market, params,
                               cal.end)
     with _stage(report, "sessions"):
-        # ANONYMOUS_BROWSE_SHARE is read here, at run time (tests patch it on this module)
         sessions, pool, n_visitors = all_sessions(rngs["sessions"], params, acq, cal, signups,
                                                   profiles, journeys, touches, orders,
                                                   ANONYMOUS_BROWSE_SHARE)
-        traffic = realised_traffic(params, sessions, cal.start_us)
+        traffic = realised_traffic(sessions)
     ids = make_ids(rngs["ids"], len(signups), n_visitors, len(orders))
-    activity = Activity.empty(to_micros(signups.t, cal.start_us))
     rows = {"events": write_events(out, rngs["events"], sessions, params,
                                    acq.plan.campaign_names, ids, orders, cal.start_us,
-                                   activity.tally, report)}
+                                   report)}
     del sessions
     report("write", 0.0)
     experiments = ((checkout, checkout_units), (shipping, shipping_units))
     rows |= write_tables(out, rngs["media"], params, cal, fx, acq, signups, profiles, orders,
                          surveys, experiments, ids, report)
     truth = truth_document(cfg, seed, n_users, params, cal, fx, acq, signups, journeys, orders,
-                           pool, traffic, experiments, activity, rows)
+                           pool, traffic, experiments, rows)
     write_json(out / "truth.json", truth)
     report("write", 1.0)
     return jsonable(truth)  # type: ignore[return-value]
