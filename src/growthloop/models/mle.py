@@ -572,18 +572,21 @@ class MLEstimator(Estimator):
 
         The interval is the Wald interval of the log parameter, ``estimate *
         exp(+-1.96 * std_error / estimate)``, which stays positive as the parameters
-        must.
+        must; a parameter the data barely bound (a fit at the boundary, such as BG/NBD's
+        a and b growing together without limit) gets the interval (0, inf).
         """
         self.check_fitted()
         est = np.array([self.params_[k] for k in self.param_names])
         se = np.array([self.se_[k] for k in self.param_names])
         half = _Z95 * se / est
+        with np.errstate(over="ignore"):
+            low, high = est * np.exp(-half), est * np.exp(half)
         return pd.DataFrame(
             {
                 "estimate": est,
                 "std_error": se,
-                "ci_low": est * np.exp(-half),
-                "ci_high": est * np.exp(half),
+                "ci_low": low,
+                "ci_high": high,
             },
             index=pd.Index(self.param_names, name="parameter"),
         )

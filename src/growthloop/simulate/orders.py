@@ -1,8 +1,9 @@
 """Orders: first and repeat purchases, their values, fulfilment and NPS survey answers.
 
 First purchases come from the journeys; repeat purchases follow the BG/NBD model from
-the first purchase to the horizon end and order values the Gamma-Gamma model (both
-Fader, Hardie & Lee 2005). Delivery takes Gamma(shape, scale) days by region; a share
+the first purchase to the horizon end, as purchase occasions on distinct later days (the
+customer summary's occasions), and order values the Gamma-Gamma model (both Fader,
+Hardie & Lee 2005). Delivery takes Gamma(shape, scale) days by region; a share
 of orders is cancelled, a market-specific share of the rest is returned Exp(7 days)
 after delivery. NPS answers come from a sample of delivered orders and are worse
 after a slow delivery (longer than 1.5 x the region's mean), a hygiene factor of
@@ -17,7 +18,7 @@ import numpy as np
 from scipy import special
 
 from growthloop.core.schema import ORDER_STATUSES
-from growthloop.simulate.customers import bgnbd_repeat_times, choice, sort_rank
+from growthloop.simulate.customers import bgnbd_repeat_days, choice, sort_rank
 from growthloop.simulate.params import (
     NPS_RESPONSE_RATE,
     NPS_SLOW_FACTOR,
@@ -60,13 +61,20 @@ class Purchases:
 
 def repeat_purchases(rng: np.random.Generator, params: WorldParams, first_user: np.ndarray,
                      first_t: np.ndarray, user_market: np.ndarray, horizon: float) -> Purchases:
-    """The first purchases and BG/NBD repeats of each buyer from the first to ``horizon``."""
+    """The first purchases and BG/NBD repeats of each buyer from the first to ``horizon``.
+
+    Repeats are purchase occasions on whole days after the first purchase's day up to
+    the last whole day before ``horizon`` (``bgnbd_repeat_days``), one order each, at a
+    uniform time of its day.
+    """
     cm = user_market[first_user]
     lam = rng.gamma(params.bgnbd[cm, 0], 1.0 / params.bgnbd[cm, 1])
     drop = rng.beta(params.bgnbd[cm, 2], params.bgnbd[cm, 3])
-    owner, offset = bgnbd_repeat_times(rng, lam, drop, horizon - first_t)
+    first_day = np.floor(first_t)
+    days = np.maximum(np.floor(horizon) - 1.0 - first_day, 0.0).astype(np.int64)
+    owner, offset = bgnbd_repeat_days(rng, lam, drop, days)
     o_user_raw = np.concatenate([first_user, first_user[owner]])
-    o_t_raw = np.concatenate([first_t, first_t[owner] + offset])
+    o_t_raw = np.concatenate([first_t, first_day[owner] + offset + rng.random(len(owner))])
     o_sort, o_rank = sort_rank(o_t_raw)
     return Purchases(user=o_user_raw[o_sort], t=o_t_raw[o_sort],
                      first=(np.arange(len(o_sort)) < len(first_user))[o_sort],
