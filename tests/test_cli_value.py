@@ -171,6 +171,7 @@ def test_warehouse_errors(project):
 
 
 def test_help_has_examples(tmp_path):
-    for cmd in (("clv",), ("clv", "fit"), ("clv", "validate"), ("segments",), ("ltv",)):
+    for cmd in (("clv",), ("clv", "fit"), ("clv", "validate"), ("clv", "scores"),
+                ("segments",), ("ltv",)):
         r = run(*cmd, "--help", cwd=tmp_path)
         assert r.returncode == 0 and "Example: growthloop " + " ".join(cmd) in r.stdout, cmd

@@ -57,6 +57,18 @@ CASES = {
     "attribution-paths": ["attribution", "--paths", "paths.csv", "--model", "markov",
                           "--order", "2"],
     "roi": ["roi", "--model", "markov", "--period", "month"],
+    # the shared view: suppressed cells and the legend line fit as well
+    "summary-shared": ["summary", "--share"],
+    "kpi-shared": ["kpi", "revenue", "add_to_cart_rate", "--grain", "month", "--by",
+                   "market", "--share"],
+    "funnel-shared": ["funnel", "session_start", "product_view", "add_to_cart", "checkout",
+                      "purchase", "--by", "market", "--share"],
+    "cohorts-shared": ["cohorts", "--share"],
+    "goals-shared": ["goals", "--share"],
+    "segments-shared": ["segments", "--share"],
+    "ltv-shared": ["ltv", "--by", "channel,market", "--tornado", "--share"],
+    "attribution-shared": ["attribution", "--compare", "--by", "market", "--share"],
+    "roi-shared": ["roi", "--model", "markov", "--period", "month", "--share"],
 }
 # and those that write, run last
 WRITING = {
@@ -213,6 +225,15 @@ def test_roi_has_no_residue_customers(project: Project) -> None:
     assert not tiny, tiny[:3]
     cac = [r["cac"] for r in rows if r["cac"] is not None]
     assert cac and max(cac) < 1e6
+
+
+@pytest.mark.slow
+def test_shared_tables_mark_suppressed_cells(project: Project) -> None:
+    """Small LTV groups of the 3,000-user shop are suppressed, said so under the table."""
+    text = project.stdout(*CASES["ltv-shared"])
+    assert whole("supp.", text) and "supp.: suppressed, fewer than 10 people" in " ".join(
+        text.split())
+    assert "supp." not in project.stdout(*CASES["ltv"])
 
 
 @pytest.mark.slow

@@ -25,7 +25,9 @@ from growthloop.core.schema import TABLES
 from growthloop.decide.channels import model_comparison
 from growthloop.decide.goals import goal_report
 from growthloop.decide.ltv import value_summary
+from growthloop.ingest.consent import ConsentReport
 from growthloop.ingest.load import ingest_files
+from growthloop.metrics.journeys import journeys_consent
 from growthloop.metrics.summary import market_summary
 from growthloop.simulate import simulate
 from growthloop.warehouse import Warehouse
@@ -63,6 +65,7 @@ class DemoResult:
     attribution: pd.DataFrame
     seconds: float
     one_off_key: bool  # the pseudonymisation key was generated for this run
+    consent: ConsentReport | None = None  # people the attribution journeys left out
 
     @property
     def rows_loaded(self) -> int:
@@ -104,6 +107,8 @@ def demo(directory: Path | str = "demo", *, users: int = 50_000, days: int = 365
         goals, dec = goal_report(wh.backend, wh.cfg) if cfg.goals else (None, None)
         value = value_summary(wh.backend, wh.cfg)
         credits = model_comparison(wh.backend, wh.cfg, by_market=True)
+        consent = journeys_consent(wh.backend)
     return DemoResult(directory=directory, config=cfg, loads=loads, summary=summary,
                       goals=goals, decomposition=dec, value=value, attribution=credits,
-                      seconds=time.perf_counter() - t0, one_off_key=bool(one_off))
+                      seconds=time.perf_counter() - t0, one_off_key=bool(one_off),
+                      consent=consent)

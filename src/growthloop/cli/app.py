@@ -32,11 +32,13 @@ __all__ = [
     "ConfigOpt",
     "Grain",
     "JsonOpt",
+    "ShareOpt",
     "app",
     "command",
     "err",
     "open_warehouse",
     "out",
+    "print_consent",
     "print_json",
     "progress",
 ]
@@ -57,6 +59,11 @@ ConfigOpt = Annotated[
     Path, typer.Option("--config", "-c", help="Project file.", show_default=True)
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+ShareOpt = Annotated[bool | None, typer.Option(
+    "--share/--no-share", show_default=False,
+    help="The view meant to be shared (table, --json and --out): a cell built from fewer "
+         "people than [privacy] min_group_size is shown as suppressed. Default: [privacy] "
+         "share_by_default (false: the analyst's own view).")]
 
 
 class Grain(StrEnum):
@@ -123,6 +130,12 @@ def print_json(doc: Any) -> None:
     """Exactly one JSON document on stdout (NaN is not JSON: pass records through
     ``growthloop.report.format.records``)."""
     sys.stdout.write(json.dumps(doc, indent=2, default=str, allow_nan=False) + "\n")
+
+
+def print_consent(report: Any) -> None:
+    """The people an output left out for lack of consent, one line on stderr (always,
+    also when none: an export never drops people silently)."""
+    err.print(f"consent: {escape(report.message())}", highlight=False)
 
 
 def progress() -> Progress:

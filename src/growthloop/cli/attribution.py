@@ -13,19 +13,28 @@ from growthloop.cli.app import (
     ConfigOpt,
     Grain,
     JsonOpt,
+    ShareOpt,
     command,
     err,
     open_warehouse,
     out,
+    print_consent,
     print_json,
 )
+from growthloop.core.config import load_config
 from growthloop.core.dates import parse_day
 from growthloop.core.errors import InputError
 from growthloop.decide.channels import attribute, channel_economics
 from growthloop.ingest.paths import read_paths
-from growthloop.metrics.journeys import build_paths, direct_channels
+from growthloop.metrics.journeys import (
+    build_paths,
+    channel_people,
+    direct_channels,
+    journeys_consent,
+)
 from growthloop.models.attribution import compare_models
 from growthloop.report.format import records, write_frame
+from growthloop.report.privacy import privacy_doc, share_credits, share_economics, shared
 from growthloop.report.tables import (
     print_attribution,
     print_attribution_comparison,
@@ -64,45 +73,75 @@ def attribution(
         "--direct", help="Channel counted as direct by last_non_direct (repeatable; default: "
                          "channels of kind organic, or 'direct' for a path file).")] = None,
     config: ConfigOpt = Path("growthloop.toml"),
+    share: ShareOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Credit conversions and value to channels: rule-based, Markov or Shapley attribution."""
+    """Credit conversions and value to channels: rule-based, Markov or Shapley attribution.
+
+    Warehouse journeys use the sessions of users with analytics consent only; the people
+    left out are counted on stderr (and in --json).
+    """
     if by not in (None, "market"):
         raise InputError(f"--by {by!r}: expected 'market'")
-    currency = None
+    currency = consent = people = None
     if paths is not None:
         if by is not None:
             raise InputError("--by applies to warehouse journeys; a path file is split by "
                              "its own market column")
+        if share is None and config.exists():
+            share = shared(None, load_config(config))
+        if share:
+            raise InputError("a path file names no people, so its cells cannot be checked "
+                             "against privacy.min_group_size; suppress small groups where "
+                             "the file is built, and pass --no-share")
         table = read_paths(paths)
         names = tuple(direct or ("direct",))
         source = str(paths)
     else:
         with open_warehouse(config) as wh:
-            table = build_paths(wh.backend, wh.cfg, conversion=conversion,  # type: ignore[arg-type]
-                                lookback_days=lookback, by_market=by == "market",
-                                with_days=compare or model.value == "time_decay")
+            kw: dict[str, Any] = {"conversion": conversion, "lookback_days": lookback,
+                                  "by_market": by == "market"}
+            table = build_paths(wh.backend, wh.cfg,
+                                with_days=compare or model.value == "time_decay", **kw)
             names = tuple(direct or direct_channels(wh.cfg) or ("direct",))
             currency = wh.cfg.reporting_currency
+            consent = journeys_consent(wh.backend)
+            share = shared(share, wh.cfg)
+            if share:
+                people = channel_people(wh.backend, wh.cfg, **kw).to_pandas()
+            k = wh.cfg.privacy.min_group_size
+        print_consent(consent)
         source = "warehouse"
     settings: dict[str, Any] = {"order": order, "direct": names, "half_life": half_life}
+    extra = {"privacy": privacy_doc(None, False)}
     if compare:
         df = compare_models(table, **settings)
+        models = [c for c in df.columns if c not in ("market", "period", "channel",
+                                                     "last_vs_markov")]
+        if people is not None:
+            df = share_credits(df, people, k)
+            extra["privacy"] = privacy_doc(df, True)
+        if consent is not None:
+            extra["consent"] = consent.as_dict()
         if as_json:
-            print_json({"source": source, "metric": "conversions",
-                        "models": [c for c in df.columns if c not in (
-                            "market", "period", "channel", "last_vs_markov")],
-                        "comparison": records(df)})
+            print_json({"source": source, "metric": "conversions", **extra,
+                        "models": models, "comparison": records(df)})
         else:
             print_attribution_comparison(out, df)
         return
     fitted, credits = attribute(table, model.value, n_bootstrap=bootstrap, **settings)
+    if people is not None:
+        credits = share_credits(credits, people, k)
+        extra["privacy"] = privacy_doc(credits, True)
+    if consent is not None:
+        extra["consent"] = consent.as_dict()
     if as_json:
         params = fitted.get_params()
         if hasattr(fitted, "clock_"):
             params["clock"] = fitted.clock_
         print_json({"model": model.value, "settings": params, "source": source,
-                    "currency": currency, "total_conversions": fitted.total_conversions_,
+                    "currency": currency, **extra,
+                    "total_conversions": fitted.total_conversions_,
                     "total_value": fitted.total_value_,
                     "credits": records(credits.drop(columns="share"))})
         return
@@ -128,24 +167,35 @@ def roi(
     out_file: Annotated[Path | None, typer.Option(
         "--out", help="Write .csv, .parquet or .json instead of printing.")] = None,
     config: ConfigOpt = Path("growthloop.toml"),
+    share: ShareOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """ROI, ROAS and CAC per channel (x market) x period from attributed new customers and
-    revenue against ad spend, under one named attribution model."""
+    revenue against ad spend, under one named attribution model.
+
+    Journeys use the sessions of users with analytics consent only (counted on stderr).
+    """
     if by not in (None, "", "market", "none"):
         raise InputError(f"--by {by!r}: expected 'market' or 'none'")
     lo = parse_day(start, "--from") if start else None
     hi = parse_day(end, "--to") if end else None
     with open_warehouse(config) as wh:
+        share = shared(share, wh.cfg)
         df = channel_economics(wh.backend, wh.cfg, model=model.value, period=period.value,
                                by_market=by == "market", order=order, lookback_days=lookback,
-                               half_life=half_life, start=lo, end=hi)
+                               half_life=half_life, start=lo, end=hi, people=share)
+        if share:
+            df = share_economics(df, wh.cfg.privacy.min_group_size)
         currency = wh.cfg.reporting_currency
+        consent = journeys_consent(wh.backend)
+    print_consent(consent)
     if out_file is not None:
         write_frame(df, out_file)
-        err.print(f"wrote {len(df):,} rows to {out_file}")
+        err.print(f"wrote {len(df):,} rows to {out_file}"
+                  + (f" ({int(df.suppressed.sum()):,} suppressed)" if share else ""))
     elif as_json:
         print_json({"model": model.value, "period": period.value, "currency": currency,
+                    "privacy": privacy_doc(df, share), "consent": consent.as_dict(),
                     "rows": records(df)})
     else:
         print_economics(out, df, currency)

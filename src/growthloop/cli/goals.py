@@ -11,6 +11,7 @@ import typer
 from growthloop.cli.app import (
     ConfigOpt,
     JsonOpt,
+    ShareOpt,
     command,
     open_warehouse,
     out,
@@ -22,6 +23,7 @@ from growthloop.decide.goals import decomposition_by, goal_report
 from growthloop.decide.review import review as run_review
 from growthloop.metrics import catalog
 from growthloop.report.format import records
+from growthloop.report.privacy import privacy_doc, share_goals, shared
 from growthloop.report.tables import print_decomposition, print_goals, print_review
 
 __all__ = ["goals", "review"]
@@ -39,20 +41,26 @@ def goals(
                                               "count, YYYY-MM-DD (default: end of data).")
                      ] = None,
     config: ConfigOpt = Path("growthloop.toml"),
+    share: ShareOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Every goal: actual to date, tier reached, gap to the next tier, projection."""
     day = parse_day(as_of, "--as-of") if as_of else None
     with open_warehouse(config) as wh:
-        df, dec = goal_report(wh.backend, wh.cfg, day)
+        share = shared(share, wh.cfg)
+        df, dec = goal_report(wh.backend, wh.cfg, day, people=share)
         units = {k.name: k.unit for k in catalog(wh.cfg).values()}
+        parts = None
+        if share:
+            df, dec, parts = share_goals(df, dec, wh.cfg.privacy.min_group_size)
     if as_json:
-        print_json({"goals": records(df),
+        print_json({"privacy": privacy_doc(df, share), "goals": records(df),
                     "decomposition": None if dec is None else records(dec)})
         return
     print_goals(out, df, units)
     if dec is not None:
-        print_decomposition(out, {d: decomposition_by(dec, d) for d in ("market", "channel")})
+        print_decomposition(out, parts or {d: decomposition_by(dec, d)
+                                           for d in ("market", "channel")})
 
 
 @command(epilog="Example: growthloop review --cadence weekly")

@@ -12,6 +12,7 @@ from growthloop.cli.app import (
     ConfigOpt,
     Grain,
     JsonOpt,
+    ShareOpt,
     command,
     err,
     open_warehouse,
@@ -25,6 +26,14 @@ from growthloop.metrics.compile import kpi_frame
 from growthloop.metrics.summary import market_summary
 from growthloop.report.docs import glossary_markdown, metrics_markdown
 from growthloop.report.format import csv_list, records, write_frame
+from growthloop.report.privacy import (
+    privacy_doc,
+    share_cohorts,
+    share_funnel,
+    share_kpis,
+    share_summary,
+    shared,
+)
 from growthloop.report.tables import (
     print_cohorts,
     print_funnel,
@@ -37,13 +46,18 @@ __all__ = ["cohorts", "funnel", "kpi", "summary"]
 
 
 @command(epilog="Example: growthloop summary --json")
-def summary(config: ConfigOpt = Path("growthloop.toml"), as_json: JsonOpt = False) -> None:
+def summary(config: ConfigOpt = Path("growthloop.toml"), share: ShareOpt = None,
+            as_json: JsonOpt = False) -> None:
     """Users, buyers, revenue, conversion, order value and repurchase rate per market."""
     with open_warehouse(config) as wh:
         df = market_summary(wh.backend, wh.cfg)
         currency = wh.cfg.reporting_currency
+        share = shared(share, wh.cfg)
+        if share:
+            df = share_summary(df, wh.cfg.privacy.min_group_size)
     if as_json:
-        print_json({"currency": currency, "markets": records(df)})
+        print_json({"currency": currency, "privacy": privacy_doc(df, share),
+                    "markets": records(df)})
     else:
         print_summary(out, df, currency)
 
@@ -65,9 +79,13 @@ def kpi(
     glossary: Annotated[bool, typer.Option("--glossary", help="Print the glossary of "
                                            "business numbers (Markdown).")] = False,
     config: ConfigOpt = Path("growthloop.toml"),
+    share: ShareOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """KPIs of the catalog by time grain and slice, from the project warehouse."""
+    """KPIs of the catalog by time grain and slice, from the project warehouse.
+
+    With --share each row also has people (the distinct people behind it) and suppressed.
+    """
     if markdown or glossary:
         sys.stdout.write(metrics_markdown() if markdown else glossary_markdown())
         return
@@ -81,13 +99,18 @@ def kpi(
         return
     dims = csv_list(by)
     with open_warehouse(config) as wh:
+        share = shared(share, wh.cfg)
         result = kpi_frame(wh.backend, wh.cfg, names, grain=grain.value, by=dims, start=start,
-                           end=end)
+                           end=end, people=share)
+        if share:
+            result = share_kpis(result, wh.cfg.privacy.min_group_size)
     if out_file is not None:
         write_frame(result, out_file)
-        err.print(f"wrote {len(result):,} rows to {out_file}")
+        err.print(f"wrote {len(result):,} rows to {out_file}"
+                  + (f" ({int(result.suppressed.sum()):,} suppressed)" if share else ""))
     elif as_json:
-        print_json({"grain": grain.value, "by": dims, "rows": records(result)})
+        print_json({"grain": grain.value, "by": dims, "privacy": privacy_doc(result, share),
+                    "rows": records(result)})
     else:
         print_kpis(out, result, grain.value, dims,
                    {k.name: k.unit for k in catalog(wh.cfg).values()})
@@ -103,14 +126,19 @@ def funnel(
     start: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
     end: Annotated[str | None, typer.Option("--to", help="Day after the last.")] = None,
     config: ConfigOpt = Path("growthloop.toml"),
+    share: ShareOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """An ordered funnel: units reaching each step, conversion, drop-off, median time."""
     with open_warehouse(config) as wh:
+        share = shared(share, wh.cfg)
         df = run_funnel(wh.backend, wh.cfg, steps, within=within, days=days,
-                        by=csv_list(by), start=start, end=end).execute()
+                        by=csv_list(by), start=start, end=end, people=share).execute()
+        if share:
+            df = share_funnel(df, wh.cfg.privacy.min_group_size)
     if as_json:
-        print_json({"steps": steps, "within": within, "rows": records(df)})
+        print_json({"steps": steps, "within": within, "privacy": privacy_doc(df, share),
+                    "rows": records(df)})
         return
     print_funnel(out, df, f"Funnel within {within if within == 'session' else f'{days} days'}")
 
@@ -122,15 +150,20 @@ def cohorts(
     measure: Annotated[str, typer.Option(help="users or revenue.")] = "users",
     periods: Annotated[int, typer.Option(min=1, help="Periods since the cohort.")] = 12,
     config: ConfigOpt = Path("growthloop.toml"),
+    share: ShareOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The retention triangle: each cohort's share still active (or revenue) by period."""
     with open_warehouse(config) as wh:
+        share = shared(share, wh.cfg)
         df = retention(wh.backend, wh.cfg, cohort=cohort, period=period, measure=measure,
                        periods=periods).execute()
+        if share:
+            df = share_cohorts(df, wh.cfg.privacy.min_group_size)
     if as_json:
-        print_json({"cohort": cohort, "measure": measure, "rows": records(df)})
+        print_json({"cohort": cohort, "measure": measure, "privacy": privacy_doc(df, share),
+                    "rows": records(df)})
         return
     print_cohorts(out, to_matrix(df),
                   f"{measure.capitalize()} retention by {cohort} cohort and {period}s since",
-                  measure)
+                  measure, suppressed=df if share else None)

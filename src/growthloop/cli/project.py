@@ -17,6 +17,7 @@ from growthloop.cli.app import (
     err,
     open_warehouse,
     out,
+    print_consent,
     print_json,
     progress,
 )
@@ -171,13 +172,17 @@ def demo(
         err.print(f"{r.config.privacy.key_env} is not set: pseudonymised the demo with a "
                   "one-off random key")
     err.print(f"simulated {users:,} users over {days} days; loaded {r.rows_loaded:,} rows")
+    if r.consent is not None:
+        print_consent(r.consent)
     currency = r.config.reporting_currency
     if as_json:
         print_json({"loads": r.loads, "currency": currency, "markets": records(r.summary),
                     "goals": None if r.goals is None else records(r.goals),
                     "value": {"tiers": records(r.value["tiers"]),
                               "ltv_cac": records(r.value["ltv_cac"])},
-                    "attribution": records(r.attribution), "seconds": round(r.seconds, 1)})
+                    "attribution": records(r.attribution),
+                    "consent": None if r.consent is None else r.consent.as_dict(),
+                    "seconds": round(r.seconds, 1)})
         return
     print_summary(out, r.summary, currency)
     if r.goals is not None:

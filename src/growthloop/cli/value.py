@@ -1,4 +1,5 @@
-"""Customer-value commands: ``clv fit``, ``clv validate``, ``segments`` and ``ltv``."""
+"""Customer-value commands: ``clv fit``, ``clv validate``, ``clv scores``, ``segments`` and
+``ltv``."""
 
 from __future__ import annotations
 
@@ -12,19 +13,21 @@ import typer
 from growthloop.cli.app import (
     ConfigOpt,
     JsonOpt,
+    ShareOpt,
     app,
     command,
     err,
     open_warehouse,
     out,
+    print_consent,
     print_json,
     progress,
 )
 from growthloop.core.errors import InputError
 from growthloop.decide.holdout import validate
 from growthloop.decide.ltv import check_ltv_dimensions, ltv_report
-from growthloop.decide.scores import fit_summary_file, update_scores
-from growthloop.decide.tags import TagSettings
+from growthloop.decide.scores import export_scores, fit_summary_file, update_scores
+from growthloop.decide.tags import TagSettings, export_tags
 from growthloop.decide.tags import segments as run_segments
 from growthloop.models.clv.segmented import check_segment_dimension, check_value_settings
 from growthloop.report.charts import (
@@ -34,8 +37,15 @@ from growthloop.report.charts import (
     tornado_chart,
     validation_chart,
 )
-from growthloop.report.format import csv_list, records
+from growthloop.report.format import csv_list, records, write_frame
 from growthloop.report.layout import paragraph
+from growthloop.report.privacy import (
+    chartable,
+    privacy_doc,
+    share_ltv,
+    share_segments,
+    shared,
+)
 from growthloop.report.tables import (
     print_fit_summary,
     print_ltv,
@@ -44,7 +54,7 @@ from growthloop.report.tables import (
     print_validation,
 )
 
-__all__ = ["clv_app", "clv_fit", "clv_validate", "ltv", "segments"]
+__all__ = ["clv_app", "clv_fit", "clv_scores", "clv_validate", "ltv", "segments"]
 
 clv_app = typer.Typer(
     name="clv",
@@ -245,7 +255,12 @@ def segments(
         "--tier-kind", help="'quantile' or 'value' cut points.")] = "quantile",
     within_market: Annotated[bool, typer.Option(
         "--within-market", help="Tiers and RFM quintiles within each market.")] = False,
+    out_file: Annotated[Path | None, typer.Option(
+        "--out", help="Also write every customer's tags, one row per person (an audience "
+                      "file: .csv, .parquet or .json), for the people with marketing and "
+                      "personalisation consent only.")] = None,
     config: ConfigOpt = Path("growthloop.toml"),
+    share: ShareOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Size and value of every value tier, RFM segment and lifecycle stage per market.
@@ -258,13 +273,53 @@ def segments(
     with open_warehouse(config, read_only=False) as wh:
         tags, report = run_segments(wh.con, wh.cfg, settings)
         currency = wh.cfg.reporting_currency
+        share = shared(share, wh.cfg)
+        if share:
+            report = share_segments(report, wh.cfg.privacy.min_group_size)
+        exported = export_tags(wh.backend) if out_file is not None else None
+    extra: dict[str, Any] = {}
+    if exported is not None and out_file is not None:
+        rows, consent = exported
+        write_frame(rows, out_file)
+        err.print(f"wrote {len(rows):,} customers' tags to {out_file}")
+        print_consent(consent)
+        extra = {"export": {"out": str(out_file), "rows": len(rows),
+                            "consent": consent.as_dict()}}
     as_of = str(tags.as_of.iloc[0])[:10]
     if as_json:
         print_json({"as_of": as_of, "model_version": str(tags.model_version.iloc[0]),
                     "currency": currency, "customers": len(tags),
+                    "privacy": privacy_doc(report, share), **extra,
                     "segments": records(report)})
         return
     print_segments(out, report, as_of, currency)
+
+
+@command("scores", group=clv_app, epilog="Example: growthloop clv scores --out scores.csv")
+def clv_scores(
+    out_file: Annotated[Path | None, typer.Option(
+        "--out", help="Write .csv, .parquet or .json.")] = None,
+    config: ConfigOpt = Path("growthloop.toml"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Export every customer's latest scores (P(alive), expected purchases, CLV), one row
+    per person, for action: only people with marketing and personalisation consent.
+
+    The people left out are counted on stderr (and in --json). Scores come from the last
+    `growthloop clv fit`.
+    """
+    if out_file is None and not as_json:
+        raise InputError("clv scores writes people's scores: pass --out FILE (.csv, .parquet "
+                         "or .json) or --json")
+    with open_warehouse(config) as wh:
+        rows, consent = export_scores(wh.backend)
+    print_consent(consent)
+    if out_file is not None:
+        write_frame(rows, out_file)
+        err.print(f"wrote {len(rows):,} customers' scores to {out_file}")
+    if as_json:
+        print_json({"consent": consent.as_dict(), "customers": len(rows),
+                    "rows": records(rows)})
 
 
 @command(epilog="Example: growthloop ltv --by channel,market --tornado --chart tornado.html")
@@ -288,6 +343,7 @@ def ltv(
         "--chart", help="Write LTV:CAC bars (with --tornado: the tornado) as a standalone "
                         "HTML file.")] = None,
     config: ConfigOpt = Path("growthloop.toml"),
+    share: ShareOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """LTV:CAC and payback months by acquisition channel, market or monthly cohort.
@@ -307,16 +363,21 @@ def ltv(
                                           with_tornado=tornado,
                                           tornado_swing=swing if tornado else None)
         currency = wh.cfg.reporting_currency
+        share = shared(share, wh.cfg)
+        if share:
+            table, drivers, torn = share_ltv(table, drivers, torn,
+                                             wh.cfg.privacy.min_group_size)
     if chart is not None:
         if torn is not None:
-            tornado_chart(torn, chart)
+            tornado_chart(chartable(torn), chart)
         else:
-            ltv_chart(table, chart)
+            ltv_chart(chartable(table), chart)
         err.print(f"wrote {chart}")
     if as_json:
         print_json({
             "by": dims, "months": months, "margin": margin, "discount_rate": discount_rate,
-            "currency": currency, "rows": records(table),
+            "currency": currency, "privacy": privacy_doc(table, share),
+            "rows": records(table),
             "drivers": None if drivers is None else records(drivers),
             "tornado": None if torn is None else records(torn),
         })

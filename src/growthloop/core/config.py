@@ -80,9 +80,18 @@ class Channel(_Strict):
 
 
 class Privacy(_Strict):
+    """Pseudonymisation, small-cell suppression and the default of ``--share``.
+
+    ``min_group_size``: in output meant to be shared, a cell built from fewer people is
+    shown as suppressed (``growthloop.report.privacy.suppress``); ``share_by_default``:
+    whether commands produce that shared view without ``--share`` (``--no-share`` then
+    gives the analyst's own view). See docs/privacy.md.
+    """
+
     pseudonymise: bool = True
     key_env: str = Field(default="GROWTHLOOP_PSEUDONYM_KEY", pattern=r"^[A-Z_][A-Z0-9_]*$")
     min_group_size: int = Field(default=10, ge=1)
+    share_by_default: bool = False
 
 
 class Goal(_Strict):

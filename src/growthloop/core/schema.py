@@ -212,11 +212,14 @@ TABLES: dict[str, Table] = {
                   " empty once that user is erased.",
                   personal=True, link=True),
                 C("consent_analytics", "BOOLEAN", True,
-                  "Consent to behavioural analytics."),
+                  "Consent to behavioural analytics: without it the user's sessions are"
+                  " left out of attribution journeys (docs/privacy.md)."),
                 C("consent_marketing", "BOOLEAN", True,
-                  "Consent to marketing contact and targeted audiences."),
+                  "Consent to marketing contact and targeted audiences: without it the"
+                  " user is in no export of people's scores or tags."),
                 C("consent_personalisation", "BOOLEAN", True,
-                  "Consent to personalised recommendations."),
+                  "Consent to personalised recommendations: without it no prediction"
+                  " about the user (CLV score, value tier) is exported."),
             ),
             key=("user_id",),
             checks=(Check("referrer_id = user_id", "referrer_id equals user_id"),),

@@ -10,7 +10,10 @@ channel, market and period, for one named model:
   ``spend``, converted with the day's FX rate by ``growthloop.core.money.convert``);
 - ``roas``, ``roi`` and ``cac`` by the glossary's functions (``growthloop.core.glossary``:
   ``revenue / spend``, ``(revenue - spend) / spend``, ``spend / new_customers``; NaN where
-  the denominator is 0), on the basis of the named model's credit.
+  the denominator is 0), on the basis of the named model's credit;
+- ``people`` (with ``people=True``): the distinct buyers behind the row's credit, those
+  with a converting journey touching the channel (``growthloop.metrics.journeys``'s
+  ``channel_people``), for small-cell suppression; spend is not about people.
 
 ``model_comparison`` lays every model's credit side by side on the warehouse's journeys
 (``growthloop.models.attribution.compare_models``).
@@ -31,7 +34,12 @@ from growthloop.core import glossary
 from growthloop.core.config import Config
 from growthloop.core.dates import period_label
 from growthloop.ingest.paths import GROUP_COLUMNS, PathsLike
-from growthloop.metrics.journeys import Conversion, build_paths, direct_channels
+from growthloop.metrics.journeys import (
+    Conversion,
+    build_paths,
+    channel_people,
+    direct_channels,
+)
 from growthloop.metrics.sources import spend as spend_source
 from growthloop.models.attribution.compare import compare_models, make_model
 from growthloop.models.attribution.paths import AttributionModel
@@ -76,12 +84,14 @@ def channel_economics(backend: BaseBackend, cfg: Config, *, model: str = "markov
                       period: str = "month", by_market: bool = True, order: int = 1,
                       lookback_days: float = 30, half_life: float = 7.0,
                       start: dt.date | str | None = None,
-                      end: dt.date | str | None = None) -> pd.DataFrame:
+                      end: dt.date | str | None = None, people: bool = False
+                      ) -> pd.DataFrame:
     """ROI, ROAS and CAC per channel, market and period under attribution model ``model``.
 
     Returns columns ``model``, ``market`` (when ``by_market``), ``period``, ``channel``,
-    ``spend``, ``new_customers``, ``revenue``, ``roas``, ``roi``, ``cac``; see the module
-    docstring for the definitions. Periods follow ``build_paths``' ``by_period``.
+    ``spend``, ``new_customers``, ``revenue``, ``roas``, ``roi``, ``cac`` (and ``people``
+    with ``people=True``); see the module docstring for the definitions. Periods follow
+    ``build_paths``' ``by_period``.
     """
     settings = {"order": order, "half_life": half_life,
                 "direct": direct_channels(cfg) or ("direct",)}
@@ -111,6 +121,12 @@ def channel_economics(backend: BaseBackend, cfg: Config, *, model: str = "markov
     out["roas"] = glossary.roas(out.revenue, out.spend)
     out["roi"] = glossary.roi(out.revenue, out.spend)
     out["cac"] = glossary.cac(out.spend, out.new_customers)
+    if people:  # any-purchase journeys hold the first-purchase ones: their buyers are all
+        who = channel_people(backend, cfg, conversion="any_purchase",
+                             lookback_days=lookback_days, by_market=by_market,
+                             by_period=period, start=start, end=end).to_pandas()
+        out = out.merge(who, on=keys, how="left")
+        out["people"] = out.people.fillna(0).astype("int64")
     out.insert(0, "model", model)
     return out.sort_values(keys, kind="stable", ignore_index=True)
 

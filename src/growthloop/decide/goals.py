@@ -11,6 +11,10 @@ forecast, Hyndman & Athanasopoulos, *Forecasting: Principles and Practice*, 3rd 
 sec. 5.2). The 80 % interval combines the week-to-week noise of the remaining weeks
 with the uncertainty of the level (the mean of the history weeks). Distinct counts,
 means and growth KPIs are not additive over days and get no projection.
+
+With ``people=True`` a goal's status and each decomposition cell carry ``people``, the
+distinct people behind the KPI's cell (``growthloop.metrics.compile``), for small-cell
+suppression in shared output (docs/privacy.md).
 """
 
 from __future__ import annotations
@@ -123,6 +127,7 @@ class GoalStatus:
     base: float
     target: float
     challenge: float
+    people: int | None = None  # behind the actual (with people=True; None: not asked)
 
     def as_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -135,9 +140,10 @@ def _additive(m: Measure | None) -> bool:
 
 
 def _kpi_row(backend: BaseBackend, cfg: Config, k: KPI, goal: Goal, grain: str,
-             start: date, end: date) -> pd.Series | None:
+             start: date, end: date, people: bool = False) -> pd.Series | None:
     by = sorted(goal.slice)
-    df = compile_kpi(k, backend, cfg, grain=grain, by=by, start=start, end=end).execute()
+    df = compile_kpi(k, backend, cfg, grain=grain, by=by, start=start, end=end,
+                     people=people).execute()
     for dim, value in goal.slice.items():
         df = df[df[dim] == value]
     if df.empty:
@@ -198,8 +204,9 @@ def _forecast(history: pd.Series, remaining_days: list[date]) -> _Forecast:
 
 
 def goal_status(backend: BaseBackend, cfg: Config, goal: Goal,
-                as_of: date | None = None) -> GoalStatus:
-    """Actual to date, tier, gap to the next tier and projection to the period's end."""
+                as_of: date | None = None, people: bool = False) -> GoalStatus:
+    """Actual to date, tier, gap to the next tier and projection to the period's end
+    (and with ``people`` the distinct people behind the actual)."""
     cat = catalog(cfg)
     if goal.kpi not in cat:
         raise InputError(f"goal {goal.name!r}: unknown KPI {goal.kpi!r}; expected one of: "
@@ -213,7 +220,8 @@ def goal_status(backend: BaseBackend, cfg: Config, goal: Goal,
     as_of = as_of or data_end(backend)
     cut = min(max(as_of, p.start), p.end)
     elapsed = (cut - p.start).days / (p.end - p.start).days
-    row = _kpi_row(backend, cfg, k, goal, p.grain, p.start, cut) if cut > p.start else None
+    row = (_kpi_row(backend, cfg, k, goal, p.grain, p.start, cut, people)
+           if cut > p.start else None)
     actual = None if row is None or pd.isna(row["value"]) else float(row["value"])
     tier = tier_of(actual, goal)
     nxt = None if tier in ("challenge", "no data") else (
@@ -261,15 +269,21 @@ def goal_status(backend: BaseBackend, cfg: Config, goal: Goal,
         projection=projection, low=low, high=high,
         projected_tier=tier_of(projection, goal) if projection is not None else "n/a",
         base=goal.base, target=goal.target, challenge=goal.challenge,
+        people=None if not people else 0 if row is None or pd.isna(row["people"])
+        else int(row["people"]),
     )
 
 
-def goals_frame(backend: BaseBackend, cfg: Config, as_of: date | None = None) -> pd.DataFrame:
-    """The status of every goal in the project file, one row each."""
+def goals_frame(backend: BaseBackend, cfg: Config, as_of: date | None = None,
+                people: bool = False) -> pd.DataFrame:
+    """The status of every goal in the project file, one row each (``people``: with the
+    column ``people``)."""
     if not cfg.goals:
         raise InputError("growthloop.toml has no [[goals]]; add one (see `growthloop init`)")
     as_of = as_of or data_end(backend)
-    return pd.DataFrame([goal_status(backend, cfg, g, as_of).as_dict() for g in cfg.goals])
+    df = pd.DataFrame([goal_status(backend, cfg, g, as_of, people).as_dict()
+                       for g in cfg.goals])
+    return df if people else df.drop(columns="people")
 
 
 def quarter_plan(total: float, growth: float) -> list[float]:
@@ -283,12 +297,13 @@ def quarter_plan(total: float, growth: float) -> list[float]:
 
 
 def decompose(backend: BaseBackend, cfg: Config, tier: str = "target",
-              as_of: date | None = None) -> pd.DataFrame:
+              as_of: date | None = None, people: bool = False) -> pd.DataFrame:
     """Plan vs actual per quarter x market x channel for the configured annual goal.
 
     The goal's ``tier`` value is split into quarters (``quarter_plan``), then into markets
     and channels by the configured shares; ``actual`` is the goal's KPI in each cell,
-    counted up to ``as_of`` (default: the end of the data).
+    counted up to ``as_of`` (default: the end of the data); ``people`` (with
+    ``people=True``) the distinct people behind it.
     """
     d = cfg.decomposition
     if d is None:
@@ -309,31 +324,38 @@ def decompose(backend: BaseBackend, cfg: Config, tier: str = "target",
     plan = pd.DataFrame(rows)
     end = min(p.end, as_of or data_end(backend))
     t = compile_kpi(goal.kpi, backend, cfg, grain="quarter", by=["market", "channel"],
-                    start=p.start, end=max(end, p.start))
+                    start=p.start, end=max(end, p.start), people=people)
     actual = t.execute()
     actual["quarter_start"] = pd.to_datetime(actual.period).dt.date
-    out = plan.merge(actual[["quarter_start", "market", "channel", "value"]],
-                     on=["quarter_start", "market", "channel"], how="left")
+    cols = ["quarter_start", "market", "channel", "value", *(["people"] if people else [])]
+    out = plan.merge(actual[cols], on=["quarter_start", "market", "channel"], how="left")
     out = out.rename(columns={"value": "actual"}).drop(columns="quarter_start")
     out["actual"] = out.actual.fillna(0.0)
+    if people:
+        out["people"] = out.people.fillna(0).astype("int64")
     out["attainment"] = out.actual / out.plan.where(out.plan > 0)
     return out
 
 
 def decomposition_by(dec: pd.DataFrame, dim: str) -> pd.DataFrame:
     """``decompose`` output summed to quarter x ``dim`` (market or channel): ``plan``,
-    ``actual`` and ``attainment`` (actual / plan)."""
+    ``actual`` and ``attainment`` (actual / plan), and ``people`` when ``dec`` has it: the
+    sum over the cells, the distinct people when each person is in one cell, as for the
+    new-user goal (one sign-up market and acquisition channel per user)."""
     if dim not in ("market", "channel"):
         raise InputError(f"decomposition by {dim!r}: expected market or channel")
-    piv = dec.groupby(["quarter", dim])[["plan", "actual"]].sum().reset_index()
+    sums = ["plan", "actual", *(["people"] if "people" in dec.columns else [])]
+    piv = dec.groupby(["quarter", dim])[sums].sum().reset_index()
     piv["attainment"] = piv.actual / piv.plan.where(piv.plan > 0)
     return piv
 
 
-def goal_report(backend: BaseBackend, cfg: Config, as_of: date | None = None
-                ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Every goal's status and, when the project declares one, the decomposition."""
-    df = goals_frame(backend, cfg, as_of)
-    return df, (decompose(backend, cfg, as_of=as_of) if cfg.decomposition else None)
+def goal_report(backend: BaseBackend, cfg: Config, as_of: date | None = None,
+                people: bool = False) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Every goal's status and, when the project declares one, the decomposition (with
+    ``people``: the people behind each number, for shared output)."""
+    df = goals_frame(backend, cfg, as_of, people)
+    return df, (decompose(backend, cfg, as_of=as_of, people=people) if cfg.decomposition
+                else None)
 
 

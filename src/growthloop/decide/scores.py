@@ -6,6 +6,10 @@ a Gamma-Gamma model per segment (``growthloop.models.clv.CustomerValueModel``), 
 customer's P(alive), expected purchases and CLV, and the tags
 (``growthloop.decide.tags``), then replaces both tables in one transaction with the model
 version and the fit date.
+
+``export_scores`` is the per-person export, meant for action: every customer's latest
+scores, keeping only people with marketing and personalisation consent
+(``growthloop.ingest.consent``, use ``scores``), with the count of those left out.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+from ibis.backends import BaseBackend
 
 from growthloop.core.config import Config
 from growthloop.core.errors import InputError
 from growthloop.decide.tags import TagSettings, tag_customers
+from growthloop.ingest.consent import ConsentReport, consented_rows
 from growthloop.ingest.summaries import read_summary
 from growthloop.metrics.customers import Occasions, customer_summary
 from growthloop.models.clv import BGNBD, GammaGamma, ParetoNBD
@@ -34,10 +40,11 @@ from growthloop.models.clv.segmented import (
     check_value_settings,
 )
 from growthloop.warehouse import ibis_backend, transaction
-from growthloop.warehouse.store import SCORE_COLUMNS, write_scores, write_tags
+from growthloop.warehouse.store import SCORE_COLUMNS, read_scores, write_scores, write_tags
 
 __all__ = [
     "ScoreRun",
+    "export_scores",
     "fit_summary_file",
     "scores_frame",
     "update_scores",
@@ -133,3 +140,13 @@ def fit_summary_file(path: str | Path, model: str = "bgnbd") -> Any:
                              "value of each customer's repeat purchases)")
         return GammaGamma().fit(df.frequency, df.monetary_value)
     return models[model]().fit(df.frequency, df.recency, df["T"])
+
+
+def export_scores(backend: BaseBackend) -> tuple[pd.DataFrame, ConsentReport]:
+    """The rows of ``customer_scores`` that may leave the warehouse, and who was left out.
+
+    A score is a prediction about a person and the export is meant for action (audiences,
+    campaigns), so only people with marketing and personalisation consent are kept
+    (``growthloop.ingest.consent``, use ``scores``). InputError when nothing is scored yet.
+    """
+    return consented_rows(read_scores(backend), backend, "scores")

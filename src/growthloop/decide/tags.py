@@ -24,6 +24,10 @@ Rules, each a small pure function:
   ``active_days`` ago; else ``reactivated`` if the gap before the last purchase was more
   than ``churn_days`` (the customer had lapsed and came back); else ``active``.
 
+``export_tags`` is the per-person export, meant for action (an audience file): every
+customer's tags, keeping only people with marketing and personalisation consent (the tier
+comes from a prediction; ``growthloop.ingest.consent``, use ``tags``).
+
 References
 ----------
 .. [1] Hughes, A. M. (1994), Strategic Database Marketing, Probus (RFM quintile scores).
@@ -44,12 +48,14 @@ from typing import Literal
 import duckdb
 import numpy as np
 import pandas as pd
+from ibis.backends import BaseBackend
 
 from growthloop.core.config import Config
 from growthloop.core.errors import GrowthloopWarning, InputError
+from growthloop.ingest.consent import ConsentReport, consented_rows
 from growthloop.metrics.customers import customer_summary
 from growthloop.warehouse import ibis_backend, transaction
-from growthloop.warehouse.store import TAG_COLUMNS, read_scores, write_tags
+from growthloop.warehouse.store import TAG_COLUMNS, read_scores, read_tags, write_tags
 
 __all__ = [
     "DEFAULT_TIER_CUTS",
@@ -59,6 +65,7 @@ __all__ = [
     "TIERS",
     "LifecycleRules",
     "TagSettings",
+    "export_tags",
     "high_value",
     "lifecycle_stage",
     "quintile_scores",
@@ -342,3 +349,10 @@ def segments(con: duckdb.DuckDBPyConnection, cfg: Config, settings: TagSettings 
     (``segment_report``)."""
     tags = update_tags(con, cfg, settings)
     return tags, segment_report(tags)
+
+
+def export_tags(backend: BaseBackend) -> tuple[pd.DataFrame, ConsentReport]:
+    """The rows of ``user_tags`` that may leave the warehouse, and who was left out: people
+    with marketing and personalisation consent (``growthloop.ingest.consent``, use
+    ``tags``). InputError when nothing is tagged yet."""
+    return consented_rows(read_tags(backend), backend, "tags")

@@ -1,4 +1,5 @@
-"""Pseudonymisation, erasure and small-cell suppression.
+"""Pseudonymisation and erasure (consent: ``growthloop.ingest.consent``; small-cell
+suppression of shared output: ``growthloop.report.privacy``; docs/privacy.md).
 
 Identifiers of people are replaced at ingest by HMAC-SHA256(key, id) in hex
 (RFC 2104). The key is read from an environment variable and never written to

@@ -172,5 +172,6 @@ def to_matrix(df: pd.DataFrame, value: str = "retention") -> pd.DataFrame:
     if value not in df.columns:
         raise InputError(f"unknown value {value!r}; expected one of: "
                          f"{', '.join(c for c in _RESULT if c in df.columns)}")
-    index = ["cohort", *[c for c in df.columns if c not in _RESULT]]
+    # the slices; not the shared view's flag (growthloop.report.privacy.suppress)
+    index = ["cohort", *[c for c in df.columns if c not in (*_RESULT, "suppressed")]]
     return df.set_index([*index, "periods_since"])[value].unstack("periods_since")

@@ -2,8 +2,19 @@
 
 The result has one row per period (the period's first day) and slice, with the
 columns ``period``, the slice dimensions, ``numerator``, ``denominator`` (NULL for
-value KPIs) and ``value``. The expression runs unchanged on DuckDB, Spark or any
-other Ibis backend.
+value KPIs) and ``value``; with ``people=True`` also ``people``, the number of distinct
+people behind the cell. The expression runs unchanged on DuckDB, Spark or any other
+Ibis backend.
+
+People behind a cell (``people``, for small-cell suppression, docs/privacy.md): the
+distinct persons with a row in the numerator's or the denominator's measure (its source
+rows after its filter, in the period, slice and window; for a measure of a column, rows
+where the column is not empty); a person is the source's
+``person`` column (``user_id``; for events and sessions of anonymous visitors the device,
+``anonymous_id``). A cumulative measure counts everyone with a row up to the period's
+end (``to_end``) or before its start (``before_start``); a growth KPI the people of the
+period and of the previous one. Sources not about people (``spend``) add none: a cell
+with only such sources has ``people`` NULL and is never suppressed.
 """
 
 from __future__ import annotations
@@ -157,10 +168,13 @@ def compile_kpi(
     start: date | datetime | str | None = None,
     end: date | datetime | str | None = None,
     cache: SourceCache | None = None,
+    people: bool = False,
 ) -> ir.Table:
     """One KPI by ``grain`` and the ``by`` dimensions over ``[start, end)``.
 
-    ``cache`` materialises each source once across many KPIs (``cached_sources``).
+    ``cache`` materialises each source once across many KPIs (``cached_sources``);
+    ``people`` adds the column ``people``, the distinct people behind each cell (module
+    notes).
     """
     cat = catalog(cfg)
     if isinstance(kpi, str):
@@ -177,8 +191,11 @@ def compile_kpi(
         if d not in allowed:
             raise InputError(f"KPI {kpi.name!r} cannot be sliced by {d!r}; "
                              f"expected one of: {', '.join(allowed) or '(none)'}")
-    return _compile(kpi, cat, backend, cfg, grain, by, parse_timestamp(start, "start"),
-                    parse_timestamp(end, "end"), cache).order_by(["period", *by])
+    t0, t1 = parse_timestamp(start, "start"), parse_timestamp(end, "end")
+    out = _compile(kpi, cat, backend, cfg, grain, by, t0, t1, cache)
+    if people:
+        out = _with_people(out, kpi, cat, backend, cfg, grain, by, t0, t1, cache)
+    return out.order_by(["period", *by])
 
 
 def _compile(
@@ -218,11 +235,127 @@ def _compile(
                     value=kpi.evaluate(n, d))
 
 
+# --------------------------------------------------------------------------- people
+
+# The people behind a KPI's cells come in two parts: *rows*, distinct (period, slice,
+# person) of the non-cumulative measures, and *firsts*, (slice, person, period) where a
+# cumulative measure starts counting the person, every period from then on.
+
+
+def _person(t: ir.Table, cols: tuple[str, ...]) -> ir.StringValue:
+    return t[cols[0]] if len(cols) == 1 else ibis.coalesce(*[t[c] for c in cols])
+
+
+def _measure_people(
+    m: Measure, backend: BaseBackend, cfg: Config, grain: str, by: list[str],
+    t0: datetime | None, t1: datetime | None, cache: SourceCache | None,
+) -> tuple[ir.Table | None, ir.Table | None]:
+    """(rows, firsts) of the people behind measure ``m``; (None, None) when its source is
+    not about people."""
+    who = SOURCES[m.source].person
+    if not who:
+        return None, None
+    used = {*by, *m.filter, *who, *([m.column] if m.column else [])}
+    t = _filter(source_table(m.source, backend, cfg, cache, columns=used), m.filter)
+    if m.agg != "count":  # a row whose column is empty adds nothing to the measure
+        t = t.filter(t[m.column].notnull())
+    t = t.mutate(period=period_start(t.ts, grain), _person=_person(t, who))
+    t = t.filter(t._person.notnull())
+    if m.cumulative:
+        first = t.group_by([*by, "_person"]).aggregate(period=t.period.min())
+        if m.cumulative == "before_start":
+            if grain == "all":  # nothing comes before the one period
+                return None, None
+            first = first.mutate(period=(first.period + STEP[grain]).cast("date"))
+        return None, first.select(*by, "_person", "period")
+    if t0 is not None:
+        t = t.filter(t.ts >= t0)
+    if t1 is not None:
+        t = t.filter(t.ts < t1)
+    return t.select("period", *by, "_person").distinct(), None
+
+
+def _union(parts: list[ir.Table]) -> ir.Table | None:
+    out = None
+    for p in parts:
+        out = p if out is None else out.union(p)
+    return out
+
+
+def _people_parts(
+    kpi: KPI, cat: dict[str, KPI], backend: BaseBackend, cfg: Config, grain: str,
+    by: list[str], t0: datetime | None, t1: datetime | None, cache: SourceCache | None,
+) -> tuple[ir.Table | None, ir.Table | None]:
+    """(rows, firsts) of the people behind ``kpi`` (see the notes above)."""
+    if kpi.kind == "growth":
+        base = cat[kpi.of]  # type: ignore[index]
+        rows, firsts = _people_parts(base, cat, backend, cfg, grain, by,
+                                     previous_period_start(t0, grain) if t0 else None, t1,
+                                     cache)
+        if rows is not None:  # the previous period's people count in the period
+            later = rows.mutate(period=(rows.period + STEP[grain]).cast("date"))
+            rows = rows.union(later.select("period", *by, "_person"), distinct=True)
+        return rows, firsts  # a cumulative count only grows: the period's people hold all
+    parts = [_measure_people(m, backend, cfg, grain, by, t0, t1, cache)
+             for m in kpi.measures()]
+    rows = [r for r, _ in parts if r is not None]
+    firsts = [f for _, f in parts if f is not None]
+    return (_union(rows).distinct() if rows else None), _union(firsts)
+
+
+def _people_table(cells: ir.Table, rows: ir.Table | None, firsts: ir.Table | None,
+                  by: list[str]) -> ir.Table | None:
+    """``period``, ``by`` and ``people`` for the keys of ``cells``."""
+    keys = ["period", *by]
+    if rows is None and firsts is None:
+        return None
+    if firsts is None:
+        return rows.group_by(keys).aggregate(people=rows._person.nunique())  # type: ignore
+    first = firsts.group_by([*by, "_person"]).aggregate(period=firsts.period.min())
+    new = first.group_by(keys).aggregate(_n=first.count())
+    grid = cells.select(*keys, _n=ibis.literal(0, type="int64"))
+    u = new.select(*keys, _n=new._n.cast("int64")).union(grid)
+    g = u.group_by(keys).aggregate(_n=u._n.sum())
+    w = ibis.window(group_by=by or None, order_by="period", preceding=None, following=0)
+    cum = g.select(*keys, people=g._n.sum().over(w))
+    if rows is None:
+        return cum
+    f = first.select(*[first[d].name(f"_f_{d}") for d in by], _f_person=first._person,
+                     _f_period=first.period)
+    j = rows.left_join(f, [rows[d].identical_to(f[f"_f_{d}"]) for d in by]
+                       + [rows._person == f._f_person])
+    extra = j.filter(j._f_period.isnull() | (j._f_period > j.period))
+    extra = extra.group_by(keys).aggregate(_x=extra.count())
+    e = extra.select(*[extra[k].name(f"_e_{k}") for k in keys], _x=extra._x)
+    j2 = cum.left_join(e, [cum[k].identical_to(e[f"_e_{k}"]) for k in keys])
+    return j2.select(*keys, people=j2.people + j2._x.fill_null(0))
+
+
+def _with_people(
+    out: ir.Table, kpi: KPI, cat: dict[str, KPI], backend: BaseBackend, cfg: Config,
+    grain: str, by: list[str], t0: datetime | None, t1: datetime | None,
+    cache: SourceCache | None,
+) -> ir.Table:
+    """``out`` with the column ``people`` (NULL for cells not about people)."""
+    rows, firsts = _people_parts(kpi, cat, backend, cfg, grain, by, t0, t1, cache)
+    people = _people_table(out.view(), rows, firsts, by)
+    cols = list(out.columns)
+    if people is None:
+        return out.view().mutate(people=ibis.null().cast("int64"))
+    keys = ["period", *by]
+    out = out.view()  # a relation of its own, not a link more in the chain of its joins
+    p = people.select(*[people[k].name(f"_p_{k}") for k in keys], _people=people.people)
+    j = out.left_join(p, [out[k].identical_to(p[f"_p_{k}"]) for k in keys])
+    return j.select(*cols, people=j._people.fill_null(0).cast("int64"))
+
+
 def kpi_frame(backend: BaseBackend, cfg: Config, names: list[str], *, grain: str = "week",
               by: list[str] | tuple[str, ...] = (), start: date | datetime | str | None = None,
-              end: date | datetime | str | None = None) -> pd.DataFrame:
+              end: date | datetime | str | None = None, people: bool = False
+              ) -> pd.DataFrame:
     """Several KPIs by ``grain`` and slice, one frame: ``kpi``, ``period`` (its first day,
-    ``YYYY-MM-DD``), the ``by`` dimensions, ``numerator``, ``denominator`` and ``value``.
+    ``YYYY-MM-DD``), the ``by`` dimensions, ``numerator``, ``denominator`` and ``value``
+    (and ``people`` with ``people=True``: the distinct people behind each cell).
 
     Each source is materialised once for all the KPIs (``cached_sources``).
     """
@@ -234,7 +367,7 @@ def kpi_frame(backend: BaseBackend, cfg: Config, names: list[str], *, grain: str
     with cached_sources(backend, cfg) as cache:
         for name in names:
             df = compile_kpi(name, backend, cfg, grain=grain, by=by, start=start, end=end,
-                             cache=cache).execute()
+                             cache=cache, people=people).execute()
             df.insert(0, "kpi", name)
             df["period"] = df["period"].astype(str).str[:10]
             frames.append(df)

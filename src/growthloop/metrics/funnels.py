@@ -20,6 +20,10 @@ seconds truncated at both ends, the same on every engine); their median is exact
 (``percentile_cont`` on DuckDB, ``percentile`` on Spark, both interpolating between
 the two middle values). Everything is one Ibis expression that runs unchanged on
 DuckDB, Spark or any other Ibis backend.
+
+With ``people=True`` each row also has ``people``: the distinct people among the units
+that reached the step (a session's person is its user, or the device of an anonymous
+visitor), for small-cell suppression in shared output (docs/privacy.md).
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ def _entries(
     if within == "session":
         e = backend.table("events").rename(ts="event_ts")
         e = e.filter(e.event_type == step)
+        e = e.mutate(_who=ibis.coalesce(e.user_id, e.anonymous_id))
     else:
         e = source_table("events", backend, cfg)
         e = e.filter(e.event_type == step, e.user_id.notnull())
@@ -83,10 +88,10 @@ def _entries(
     if t1 is not None:
         e = e.filter(e.ts < t1)
     if within == "session":
-        return e.group_by(_unit=e.session_id).aggregate(t1=e.ts.min())
+        return e.group_by(_unit=e.session_id).aggregate(t1=e.ts.min(), _person=e._who.max())
     e = e.mutate(_nth=ibis.row_number().over(group_by=e.user_id, order_by=[e.ts, e.event_id]))
     e = e.filter(e._nth == 0)
-    return e.select(*by, _unit=e.user_id, t1=e.ts)
+    return e.select(*by, _unit=e.user_id, t1=e.ts, _person=e.user_id)
 
 
 def _reached(
@@ -109,7 +114,7 @@ def _reached(
         s = source_table("sessions", backend, cfg)
         s = s.select(*by, _sid=s.session_id)
         j = w.join(s, w._unit == s._sid)
-        w = j.select(*by, "_unit", *[f"t{k}" for k in range(1, len(steps) + 1)])
+        w = j.select(*by, "_unit", "_person", *[f"t{k}" for k in range(1, len(steps) + 1)])
     return w
 
 
@@ -123,6 +128,7 @@ def funnel(
     by: Sequence[str] = (),
     start: date | datetime | str | None = None,
     end: date | datetime | str | None = None,
+    people: bool = False,
 ) -> ir.Table:
     """An ordered funnel: one row per slice and step, in step order.
 
@@ -140,7 +146,7 @@ def funnel(
 
     ``within="session"`` counts sessions; ``within="days"`` counts logged-in users whose
     later steps fall within ``days`` days of their step 1. ``start``/``end`` bound the
-    step-1 time, ``[start, end)``.
+    step-1 time, ``[start, end)``. ``people`` adds the column ``people`` (module notes).
     """
     steps = list(steps) if not isinstance(steps, str) else steps
     by = list(by)
@@ -153,6 +159,9 @@ def funnel(
         return w[f"t{k}"].epoch_seconds().floor()
 
     aggs: dict[str, ir.Scalar] = {f"_n{k}": w[f"t{k}"].count() for k in range(1, n + 1)}
+    if people:
+        aggs |= {f"_p{k}": w._person.nunique(where=w[f"t{k}"].notnull())
+                 for k in range(1, n + 1)}
     for k in range(2, n + 1):
         aggs[f"_m{k}"] = (secs(k) - secs(k - 1)).cast("float64").median()
     per = w.group_by(by).aggregate(**aggs) if by else w.aggregate(**aggs)
@@ -179,5 +188,7 @@ def funnel(
         drop_off=prev - units,
         drop_off_rate=1.0 - conv,
         median_seconds_from_previous=median.cast("float64"),
+        **({"people": ibis.cases(*[(g.step == k, g[f"_p{k}"]) for k in range(1, n + 1)])
+            .cast("int64")} if people else {}),
     )
     return out.order_by([*by, "step"])

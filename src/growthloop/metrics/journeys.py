@@ -1,7 +1,10 @@
 """Journeys from the warehouse: each user's touch path before each conversion.
 
 A *touch* is a session of a known user with a channel (``growthloop.metrics.sources``'s
-``sessions``: the session's first event time and the channel of the touch that started it).
+``sessions``: the session's first event time and the channel of the touch that started it),
+counted only when the user has analytics consent (``growthloop.ingest.consent``, use
+``journeys``: a path is a person-level model of behaviour; ``journeys_consent`` counts the
+people left out, whose conversions then have no path).
 A *conversion* is an order that was not cancelled (``sources.orders``), worth its revenue in
 the reporting currency (0 when returned). The path of a conversion is the user's touches
 after their previous conversion (``any_purchase``), or all touches before the first
@@ -28,11 +31,13 @@ from ibis.backends import BaseBackend
 from growthloop.core.config import Config
 from growthloop.core.dates import check_grain, parse_timestamp, period_label
 from growthloop.core.errors import InputError
+from growthloop.ingest.consent import ConsentReport, consent_report, keep_consenting
 from growthloop.ingest.paths import SEPARATOR, validate_paths
 from growthloop.metrics.sources import orders as order_source
 from growthloop.metrics.sources import sessions as session_source
 
-__all__ = ["CONVERSIONS", "build_paths", "direct_channels", "journey_touches"]
+__all__ = ["CONVERSIONS", "build_paths", "channel_people", "direct_channels",
+           "journey_touches", "journeys_consent"]
 
 CONVERSIONS: tuple[str, ...] = ("first_purchase", "any_purchase")
 Conversion = Literal["first_purchase", "any_purchase"]
@@ -66,7 +71,8 @@ def journey_touches(backend: BaseBackend, cfg: Config, *,
                          f"and <= {MAX_LOOKBACK_DAYS:,}")
     lo, hi = parse_timestamp(start, "start"), parse_timestamp(end, "end")
     s = session_source(backend, cfg)
-    s = s.filter(s.user_id.notnull() & s.channel.notnull())
+    s = keep_consenting(s.filter(s.user_id.notnull() & s.channel.notnull()), backend,
+                        "journeys")
     touches = s.select(
         user_id=s.user_id, ts=s.ts, tie=s.session_id, channel=s.channel, market=s.market,
         is_conv=ibis.literal(0, type="int64"), value=ibis.null("float64"))
@@ -176,3 +182,34 @@ def build_paths(backend: BaseBackend, cfg: Config, *,
         raise InputError("no journeys in the warehouse for these settings (no sessions of "
                          "known users with a channel); load events and orders first")
     return validate_paths(table, "warehouse journeys")
+
+
+def journeys_consent(backend: BaseBackend) -> ConsentReport:
+    """The people whose behaviour the journeys leave out: users with logged-in events and
+    no analytics consent (``growthloop.ingest.consent``)."""
+    e = backend.table("events")
+    return consent_report(e.select("user_id"), backend, "journeys")
+
+
+def channel_people(backend: BaseBackend, cfg: Config, *,
+                   conversion: Conversion = "first_purchase", lookback_days: float = 30,
+                   by_market: bool = False, by_period: str | None = None,
+                   start: dt.date | dt.datetime | str | None = None,
+                   end: dt.date | dt.datetime | str | None = None) -> pa.Table:
+    """The people behind each channel's attributed credit: ``channel`` (with ``market``
+    and ``period`` as in ``build_paths``) and ``people``, the distinct users with a
+    converting journey that touches the channel. Every model credits a channel only from
+    such journeys, so these are the people its conversions and value are built from."""
+    if by_period is not None:
+        check_grain(by_period, "by_period")
+    j = journey_touches(backend, cfg, conversion=conversion, lookback_days=lookback_days,
+                        start=start, end=end)
+    j = j.filter(j.converted)
+    keys = ["channel"]
+    if by_market:
+        keys.insert(0, "market")
+    if by_period:
+        j = j.mutate(period=period_label(j.end_ts, by_period))
+        keys.insert(1 if by_market else 0, "period")
+    return (j.group_by(keys).aggregate(people=j.user_id.nunique().cast("int64"))
+            .order_by(keys).to_pyarrow())

@@ -55,6 +55,9 @@ class Source:
     # the same rows without the user dimensions, when they are cheaper that way
     build_plain: Callable[[BaseBackend, Config], ir.Table] | None = None
     plain_is_scan: bool = False  # the plain form only reads a table: never materialise it
+    # the columns naming the person behind a row, the first non-empty one counting (a
+    # device stands for an anonymous visitor); none: the rows are not about people
+    person: tuple[str, ...] = ("user_id",)
 
 
 def _cohort(ts: ir.TimestampValue) -> ir.StringValue:
@@ -94,7 +97,8 @@ def sessions_plain(b: BaseBackend, cfg: Config) -> ir.Table:
     """One row per session: its first event, the touch that started it, what happened."""
     e = b.table("events")
     s = e.group_by(e.session_id).aggregate(
-        ts=e.event_ts.min(), user_id=e.user_id.max(), market=e.market.min(),
+        ts=e.event_ts.min(), user_id=e.user_id.max(), anonymous_id=e.anonymous_id.max(),
+        market=e.market.min(),
         channel=e.channel.min(), campaign=e.campaign.min(), device=e.device.min(),
         **{f"has_{k}": (e.event_type == k).any() for k in _SESSION_FLAGS},
     )
@@ -105,7 +109,8 @@ def sessions(b: BaseBackend, cfg: Config) -> ir.Table:
     """Sessions with the user's country, cohort and customer type."""
     s = _with_user(sessions_plain(b, cfg), _users(b, cfg), "ts")
     return s.select(
-        "session_id", "ts", "user_id", "market", "channel", "campaign", "device",
+        "session_id", "ts", "user_id", "anonymous_id", "market", "channel", "campaign",
+        "device",
         *[f"has_{k}" for k in _SESSION_FLAGS], "precise", "organic", "customer_type",
         "cohort", country=s.u_country,
     )
@@ -116,16 +121,16 @@ def events(b: BaseBackend, cfg: Config) -> ir.Table:
     e = b.table("events")
     j = _with_user(e.rename(ts="event_ts"), _users(b, cfg), "ts")
     return j.select(
-        "event_id", "ts", "user_id", "session_id", "event_type", "market", "channel",
-        "campaign", "device", "customer_type", "cohort", country=j.u_country,
+        "event_id", "ts", "user_id", "anonymous_id", "session_id", "event_type", "market",
+        "channel", "campaign", "device", "customer_type", "cohort", country=j.u_country,
     )
 
 
 def events_plain(b: BaseBackend, cfg: Config) -> ir.Table:
     """Events without the user's country, cohort and customer type (no join)."""
     e = b.table("events")
-    return e.select("event_id", "user_id", "session_id", "event_type", "market", "channel",
-                    "campaign", "device", ts=e.event_ts)
+    return e.select("event_id", "user_id", "anonymous_id", "session_id", "event_type",
+                    "market", "channel", "campaign", "device", ts=e.event_ts)
 
 
 def valued_orders(b: BaseBackend, cfg: Config) -> ir.Table:
@@ -221,10 +226,11 @@ SOURCES: dict[str, Source] = {
         Source("sessions", "one row per session (events grouped by session_id)", _DIMS_ALL,
                ("session_id", "user_id", "precise", "organic", "has_product_view",
                 "has_add_to_cart", "has_checkout", "has_purchase", "has_content_view",
-                "has_share", "has_live_interaction"), sessions, sessions_plain),
+                "has_share", "has_live_interaction"), sessions, sessions_plain,
+               person=("user_id", "anonymous_id")),
         Source("events", "behaviour events", _DIMS_ALL,
                ("event_id", "user_id", "session_id", "event_type"), events, events_plain,
-               plain_is_scan=True),
+               plain_is_scan=True, person=("user_id", "anonymous_id")),
         Source("orders", "orders not cancelled, money in the reporting currency",
                ("market", "country", "channel", "campaign", "customer_type", "cohort"),
                ("order_id", "user_id", "status", "revenue", "kept", "returned", "delivered",
@@ -233,7 +239,8 @@ SOURCES: dict[str, Source] = {
                ("market", "country", "channel", "campaign", "customer_type", "cohort"),
                ("user_id", "converted_30d", "retained"), users),
         Source("spend", "media spend, reporting currency",
-               ("market", "channel", "campaign"), ("spend", "impressions", "clicks"), spend),
+               ("market", "channel", "campaign"), ("spend", "impressions", "clicks"), spend,
+               person=()),
         Source("surveys", "NPS answers",
                ("market", "country", "customer_type", "cohort"),
                ("response_id", "user_id", "score", "promoter", "detractor", "nps_point"),

@@ -1,7 +1,9 @@
 """The terminal tables of every command, laid out to fit (``growthloop.report.layout``).
 
 Each function takes what a library function returned and prints it; none computes a
-number. Headers are short, with a legend where a word needs explaining.
+number. Headers are short, with a legend where a word needs explaining. A frame of the
+shared view (``growthloop.report.privacy.suppress``: a ``suppressed`` column) shows its
+emptied cells as ``SUPPRESSED``, with a legend line saying why.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from rich.text import Text
 
 from growthloop.report.format import MISSING, is_missing, number, signed_pct
 from growthloop.report.layout import Col, Legend, emit, paragraph, tables_needed
+from growthloop.report.privacy import SUPPRESSED, cell, share_legend
 
 __all__ = [
     "print_attribution",
@@ -44,6 +47,13 @@ _TIER_STYLE = {"challenge": "green", "target": "green", "base": "yellow", "below
 
 def _styled(text: str, style: str | None) -> str:
     return f"[{style}]{text}[/]" if style else text
+
+
+def _sup(r: Any) -> bool:
+    """Whether a row (a Series or a named tuple) of a shared frame had cells suppressed."""
+    v = r.get("suppressed", False) if isinstance(r, pd.Series) else getattr(
+        r, "suppressed", False)
+    return bool(v) if v is not None else False
 
 
 def _groups(df: pd.DataFrame, columns: tuple[str, ...] = ("market", "period")) -> list:
@@ -97,21 +107,30 @@ def print_summary(out: Console, df: pd.DataFrame, currency: str) -> None:
             ("revenue", "money", "revenue"), ("conversion", "share", "conv."),
             ("order_value", "money2", "AOV"), ("repurchase_rate", "share", "repurch.")]
     cols = [Col(h, unit is not None) for _, unit, h in spec]
-    rows = [[str(r[n]) if u is None else number(r[n], u) for n, u, _ in spec]
+    rows = [[str(r[n]) if u is None else cell(r[n], _sup(r), u) for n, u, _ in spec]
             for _, r in df.iterrows()]
     emit(out, f"Headline numbers per market (money in {currency})", cols, rows,
          legend=["conv.: conversion, buyers / users",
                  "AOV: average order value, net revenue per order kept",
-                 "repurch.: repurchase rate, buyers with 2+ orders / buyers"])
+                 "repurch.: repurchase rate, buyers with 2+ orders / buyers",
+                 *share_legend(df)])
 
 
 def print_frame(out: Console, df: pd.DataFrame, title: str, *, units: Mapping[str, str] = {},
                 keys: int = 1, headers: Mapping[str, str] = {}, legend: Legend = None
                 ) -> None:
     """Any result frame: text columns left, numbers right, ``units`` by column."""
-    cols = [Col(headers.get(c, str(c)), df[c].dtype != object) for c in df.columns]
-    rows = [[number(v, units.get(c)) if not isinstance(v, str) else v
-             for c, v in zip(df.columns, r, strict=True)] for r in df.itertuples(index=False)]
+    shown = [c for c in df.columns if c != "suppressed"]
+    # a column emptied in places (object dtype, None) still holds numbers
+    cols = [Col(headers.get(c, str(c)), df[c].dtype != object
+                or not df[c].map(lambda v: isinstance(v, str)).any()) for c in shown]
+    sup = df["suppressed"] if "suppressed" in df.columns else pd.Series(False, index=df.index)
+    rows = [[cell(v, bool(s), units.get(c)) if not isinstance(v, str) else v
+             for c, v in zip(shown, r, strict=True)]
+            for r, s in zip(df[shown].itertuples(index=False), sup, strict=True)]
+    extra = share_legend(df)
+    if extra:
+        legend = [*([legend] if isinstance(legend, str) else legend or []), *extra]
     emit(out, title, cols, rows, keys=keys, legend=legend)
 
 
@@ -132,15 +151,18 @@ def print_kpis(out: Console, df: pd.DataFrame, grain: str, dims: list[str],
     """``growthloop.metrics.compile.kpi_frame`` rows; ``value`` by the KPI's unit."""
     title = f"KPIs by {grain}" + (f" and {', '.join(dims)}" if dims else "")
     keys = ["kpi", "period", *dims]
-    rest = [c for c in df.columns if c not in keys]
+    rest = [c for c in df.columns if c not in (*keys, "suppressed")]
     headers = {"numerator": "num.", "denominator": "den."}
     cols = [Col(c, False) for c in keys] + [Col(headers.get(c, c)) for c in rest]
     rows = [[str(r[c]) for c in keys]
-            + [number(r[c], units.get(r["kpi"]) if c == "value" else None) for c in rest]
+            + [cell(r[c], _sup(r), units.get(r["kpi"]) if c == "value" else
+                    "int" if c == "people" else None) for c in rest]
             for _, r in df.iterrows()]
     emit(out, title, cols, rows, keys=len(keys),
-         legend="num., den.: the KPI's numerator and denominator (value = num. / den. for "
-                "a rate)")
+         legend=["num., den.: the KPI's numerator and denominator (value = num. / den. for "
+                 "a rate)",
+                 *(["people: distinct people behind the cell"] if "people" in rest else []),
+                 *share_legend(df)])
 
 
 def print_funnel(out: Console, df: pd.DataFrame, title: str) -> None:
@@ -150,7 +172,9 @@ def print_funnel(out: Console, df: pd.DataFrame, title: str) -> None:
     headers = {"step_name": "step name", "conversion_from_previous": "from prev.",
                "conversion_from_first": "from first", "drop_off": "drop",
                "drop_off_rate": "drop rate", "median_seconds_from_previous": "median secs"}
-    keys = [c for c in df.columns if df[c].dtype == object or c == "step"]
+    values = ("units", "conversion_from_previous", "conversion_from_first", "drop_off",
+              "drop_off_rate", "median_seconds_from_previous", "people", "suppressed")
+    keys = [c for c in df.columns if c not in values]
     ordered = df[keys + [c for c in df.columns if c not in keys]]
     print_frame(out, ordered, title, units=units, keys=len(keys), headers=headers,
                 legend=["from prev., from first: units at the step / units at the previous "
@@ -160,19 +184,28 @@ def print_funnel(out: Console, df: pd.DataFrame, title: str) -> None:
                         "median secs: median seconds from the previous step"])
 
 
-def print_cohorts(out: Console, matrix: pd.DataFrame, title: str, measure: str) -> None:
-    """A retention matrix (``growthloop.metrics.to_matrix``): cohorts by periods since."""
+def print_cohorts(out: Console, matrix: pd.DataFrame, title: str, measure: str,
+                  suppressed: Any = None) -> None:
+    """A retention matrix (``growthloop.metrics.to_matrix``): cohorts by periods since.
+
+    ``suppressed``: in the shared view, the frame whose rows are suppressed
+    (``growthloop.report.privacy.share_cohorts``); those cohorts show ``SUPPRESSED``.
+    """
     m = matrix.reset_index()
     first = m.columns[0]
+    hidden = set() if suppressed is None else {
+        str(c)[:10] for c in suppressed.loc[suppressed.suppressed, "cohort"]}
     cols = [Col("cohort", False)] + [Col(f"+{c}") for c in m.columns[1:]]
-    rows = [[str(r[first])[:10]] + [number(r[c], "share") for c in m.columns[1:]]
+    rows = [[str(r[first])[:10]] + [cell(r[c], str(r[first])[:10] in hidden, "share")
+                                     for c in m.columns[1:]]
             for _, r in m.iterrows()]
     emit(out, title, cols, rows,
          legend=["cohort: first day of the cohort's period; +k: k periods later",
                  "cells: share of the cohort active in the period" if measure == "users" else
                  "cells: the cohort's revenue in the period / its revenue in period +0",
                  f"{MISSING}: a period not reached yet" + (
-                     "" if measure == "users" else ", or no revenue in period +0")])
+                     "" if measure == "users" else ", or no revenue in period +0"),
+                 *([] if suppressed is None else share_legend(suppressed))])
 
 
 # --------------------------------------------------------------------------- goals
@@ -187,6 +220,11 @@ def print_goals(out: Console, df: pd.DataFrame, units: Mapping[str, str]) -> Non
     rows = []
     for r in df.itertuples(index=False):
         u = units.get(r.kpi)
+        if _sup(r):
+            rows.append([r.goal, *([r.slice] if sliced else []), f"{r.elapsed:.0%}",
+                         *[SUPPRESSED] * 5,
+                         " / ".join(number(x, u) for x in (r.base, r.target, r.challenge))])
+            continue
         proj = number(r.projection, u)
         if not is_missing(r.low) and r.low != r.high:
             proj += f" [{number(r.low, u)}, {number(r.high, u)}]"
@@ -202,7 +240,7 @@ def print_goals(out: Console, df: pd.DataFrame, units: Mapping[str, str]) -> Non
          keys=1 + sliced,
          legend=["elapsed: share of the goal's period gone; pt: percentage points",
                  "projection: the KPI at the period's end [80 % interval]; proj. tier: the "
-                 "tier it reaches"])
+                 "tier it reaches", *share_legend(df)])
 
 
 def print_decomposition(out: Console, parts: Mapping[str, pd.DataFrame]) -> None:
@@ -215,6 +253,9 @@ def print_decomposition(out: Console, parts: Mapping[str, pd.DataFrame]) -> None
             cells = []
             for q in quarters:
                 row = g[g.quarter == q].iloc[0]
+                if _sup(row):
+                    cells.append(SUPPRESSED)
+                    continue
                 share = row.attainment
                 color = ("red" if is_missing(share) or share < 0.9
                          else "yellow" if share < 1 else "green")
@@ -222,9 +263,9 @@ def print_decomposition(out: Console, parts: Mapping[str, pd.DataFrame]) -> None
                              + _styled(MISSING if is_missing(share) else f"{share:.0%}", color))
             rows.append([str(seg), *cells])
         emit(out, f"New-user goal (target tier) by quarter and {dim}: new users, % of plan",
-             cols, rows, legend="% of plan: new users / the plan's target for the quarter "
-                                "(red under 90 %, yellow under 100 %)" if n == len(parts)
-             else None)
+             cols, rows, legend=["% of plan: new users / the plan's target for the quarter "
+                                 "(red under 90 %, yellow under 100 %)", *share_legend(piv)]
+             if n == len(parts) else None)
 
 
 def print_review(out: Console, r: Any, units: Mapping[str, str]) -> None:
@@ -324,7 +365,8 @@ def print_segments(out: Console, report: pd.DataFrame, as_of: str, currency: str
     for dim, title in titles.items():
         part = report[report.dimension == dim]
         tiers = dim == "value_tier"
-        cells = {(str(r.segment), str(r.market)): MISSING if r.customers == 0 else
+        cells = {(str(r.segment), str(r.market)): SUPPRESSED if _sup(r) else
+                 MISSING if r.customers == 0 else
                  f"{r.customers:,} ({r.share:.0%})" + (f" {number(r.clv_mean)}" if tiers else "")
                  for r in part.itertuples(index=False)}
         segments = [str(s) for s in dict.fromkeys(part.segment)]
@@ -332,14 +374,16 @@ def print_segments(out: Console, report: pd.DataFrame, as_of: str, currency: str
                        + (f" and mean CLV ({currency})" if tiers else ""),
                   dim.replace("_", " "), "market", segments, markets,
                   lambda s, m, cells=cells: cells.get((s, m), MISSING),
-                  legend="e.g. 12 (5%) 31.2: 12 customers, 5 % of the market's customers, "
-                         f"mean 1-year CLV 31.2 {currency}" if tiers else None)
+                  legend=["e.g. 12 (5%) 31.2: 12 customers, 5 % of the market's customers, "
+                          f"mean 1-year CLV 31.2 {currency}", *share_legend(report)] if tiers
+                  else share_legend(report) or None)
 
 
 def _ltv_row(r: Any) -> list[str]:
-    return [number(r.new_customers), number(r.spend, "money"), number(r.cac, digits=4),
-            number(r.ltv, digits=4), number(r.realised_share, "share"),
-            number(r.ltv_cac), number(r.payback_months, "int")]
+    s = _sup(r)
+    return [cell(r.new_customers, s), number(r.spend, "money"), cell(r.cac, s, digits=4),
+            cell(r.ltv, s, digits=4), cell(r.realised_share, s, "share"),
+            cell(r.ltv_cac, s), cell(r.payback_months, s, "int")]
 
 
 _LTV_COLS = [Col("new cust."), Col("spend"), Col("CAC"), Col("LTV"), Col("observed"),
@@ -357,14 +401,15 @@ def print_ltv(out: Console, table: pd.DataFrame, dims: list[str], *, months: int
             for r in table.itertuples(index=False)]
     emit(out, f"LTV:CAC by {', '.join(dims)} ({months}-month LTV per new customer, "
               f"{currency}, margin {margin:g})", [Col(d, False) for d in dims] + _LTV_COLS,
-         rows, keys=len(dims), legend=_LTV_LEGEND)
+         rows, keys=len(dims), legend=[*_LTV_LEGEND, *share_legend(table)])
     if drivers is None or torn is None:
         return
     top = torn[torn["rank"] == 1].set_index("market")
     cols = [Col("market", False), Col("cost per signup"), Col("conv."),
             Col("repeat per yr"), Col("order value"), Col("lifetime (yr)"),
             Col("LTV per signup"), Col("LTV:CAC"), Col("moves it most", False)]
-    rows = [[r.market, number(r.cost_per_signup), f"{r.conversion:.1%}",
+    rows = [[r.market, *[SUPPRESSED] * 8] if _sup(r) else
+            [r.market, number(r.cost_per_signup), f"{r.conversion:.1%}",
              number(r.repurchases_per_year), number(r.expected_order_value, digits=4),
              number(r.lifetime), number(r.ltv, digits=4), number(r.ltv_cac),
              str(top.driver.get(r.market, MISSING))] for r in drivers.itertuples(index=False)]
@@ -372,11 +417,13 @@ def print_ltv(out: Console, table: pd.DataFrame, dims: list[str], *, months: int
               "(1 + repurchases per year x lifetime) x margin", cols, rows,
          legend=["cost per signup: spend per new user; conv.: new-user conversion",
                  "repeat per yr: repeat purchases per customer-year",
-                 "moves it most: the driver with the widest swing in the tornado"])
+                 "moves it most: the driver with the widest swing in the tornado",
+                 *share_legend(drivers)])
     cols = [Col("market", False), Col("rank"), Col("driver", False), Col("low"),
             Col("high"), Col("basis", False), Col("LTV:CAC low"), Col("base"),
             Col("LTV:CAC high"), Col("elast.")]
-    rows = [[r.market, str(r.rank), r.driver, number(r.low_value, digits=4),
+    rows = [[r.market, str(r.rank), r.driver, *[SUPPRESSED] * 7] if _sup(r) else
+            [r.market, str(r.rank), r.driver, number(r.low_value, digits=4),
              number(r.high_value, digits=4), r.basis, number(r.ltv_cac_low),
              number(r.base_ltv_cac), number(r.ltv_cac_high), f"{r.elasticity:+.2f}"]
             for r in torn.itertuples(index=False)]
@@ -386,7 +433,7 @@ def print_ltv(out: Console, table: pd.DataFrame, dims: list[str], *, months: int
                          "confidence interval, +-X % given a uniform --swing",
                          "LTV:CAC low / high: with the driver at low / high; rank 1 moves "
                          "it most", "elast.: % change of LTV:CAC per 1 % change of the "
-                         "driver"])
+                         "driver", *share_legend(torn)])
 
 
 def print_value_report(out: Console, report: Mapping[str, pd.DataFrame], currency: str
@@ -420,9 +467,13 @@ def print_attribution(out: Console, df: pd.DataFrame, name: str, value_label: st
         cols.append(Col("removal effect"))
         if ci:
             cols.append(Col("95% interval"))
-    for label, g in _groups(df):
+    groups = _groups(df)
+    for n, (label, g) in enumerate(groups, start=1):
         rows = []
         for _, r in g.iterrows():
+            if _sup(r):
+                rows.append([str(r.channel), *[SUPPRESSED] * (len(cols) - 1)])
+                continue
             row = [str(r.channel), f"{r.conversions:,.1f}", number(r.share, "share"),
                    number(r.value, "money")]
             if markov:
@@ -430,7 +481,8 @@ def print_attribution(out: Console, df: pd.DataFrame, name: str, value_label: st
                 if ci:
                     row.append(f"{r.conversions_lo:,.1f} – {r.conversions_hi:,.1f}")
             rows.append(row)
-        emit(out, f"Attribution: {name}" + (f", {label}" if label else ""), cols, rows)
+        emit(out, f"Attribution: {name}" + (f", {label}" if label else ""), cols, rows,
+             legend=share_legend(df) if n == len(groups) else None)
 
 
 _SHORT = {"last_non_direct": "last nd", "time_decay": "decay", "position": "U shape"}
@@ -440,17 +492,21 @@ def print_attribution_comparison(out: Console, df: pd.DataFrame, what: str = "co
                                  ) -> None:
     """``compare_models`` / ``model_comparison`` output, one table per market and period."""
     models = [c for c in df.columns if c not in ("market", "period", "channel",
-                                                  "last_vs_markov")]
+                                                  "last_vs_markov", "people", "suppressed")]
     lvm = "last_vs_markov" in df.columns
     cols = [Col("channel", False)] + [Col(_SHORT.get(m, m)) for m in models]
     if lvm:
         cols.append(Col("last vs markov"))
     legend = ["last nd: last non-direct touch; decay: time decay; U shape: position based",
-              *(["last vs markov: last-touch credit / Markov credit - 1"] if lvm else [])]
+              *(["last vs markov: last-touch credit / Markov credit - 1"] if lvm else []),
+              *share_legend(df)]
     groups = _groups(df)
     for n, (label, g) in enumerate(groups, start=1):
         rows = []
         for _, r in g.iterrows():
+            if _sup(r):
+                rows.append([str(r.channel), *[SUPPRESSED] * (len(cols) - 1)])
+                continue
             rows.append([str(r.channel)] + [f"{r[m]:,.0f}" for m in models]
                         + ([signed_pct(r.last_vs_markov)] if lvm else []))
         emit(out, f"Attributed {what} by model" + (f": {label}" if label else ""), cols, rows,
@@ -463,13 +519,14 @@ def print_economics(out: Console, df: pd.DataFrame, currency: str) -> None:
     cols = [Col("period", False), Col("channel", False), Col("spend"), Col("new cust."),
             Col("revenue"), Col("ROAS"), Col("ROI"), Col("CAC")]
     legend = ["ROAS: revenue / spend; ROI: (revenue - spend) / spend",
-              "CAC: spend / new customers (attributed first purchases)"]
+              "CAC: spend / new customers (attributed first purchases)", *share_legend(df)]
     groups = _groups(df, ("market",))
     for n, (market, g) in enumerate(groups, start=1):
         rows = [[str(r.period), str(r.channel), number(r.spend, "money"),
-                 f"{r.new_customers:,.1f}", number(r.revenue, "money"),
-                 MISSING if is_missing(r.roas) else f"{r.roas:.2f}",
-                 number(r.roi, "growth"), number(r.cac, "money2")]
+                 *([SUPPRESSED] * 5 if _sup(r) else [
+                     f"{r.new_customers:,.1f}", number(r.revenue, "money"),
+                     MISSING if is_missing(r.roas) else f"{r.roas:.2f}",
+                     number(r.roi, "growth"), number(r.cac, "money2")])]
                 for r in g.itertuples(index=False)]
         emit(out, f"Channel economics, {model} attribution" + (f": {market}" if market else "")
              + f" (money in {currency})", cols, rows, keys=2,

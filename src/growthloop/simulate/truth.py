@@ -259,8 +259,10 @@ def _repeat_purchases(params: WorldParams, value: SignupValue,
     customers = int(orders.first.sum())
     return {
         "model": "BG/NBD (Fader, Hardie & Lee 2005): lambda ~ Gamma(r, rate alpha), "
-                 "p ~ Beta(a, b), drop-out only right after a repeat purchase; clock "
-                 "starts at the first purchase and runs to the horizon end",
+                 "p ~ Beta(a, b), drop-out only right after a repeat purchase; repeats "
+                 "are purchase occasions on distinct whole days (one order each), the "
+                 "clock starting at the end of the first purchase day and running to the "
+                 "horizon end",
         "time_unit": "days",
         "params": _rows_by_market(params, ("r", "alpha", "a", "b"), params.bgnbd),
         "repeat_within_365_days": _by_market(
