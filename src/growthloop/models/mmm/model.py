@@ -474,6 +474,32 @@ class MediaMixModel(Estimator):
               + np.asarray(_media(params, x)).sum(axis=1))
         return mu * ys[:, None]
 
+    def curve_parameters(self, *, draws: bool = False) -> pd.DataFrame:
+        """Each (market, channel)'s response curve in spend and outcome units, by name: the
+        steady-state outcome per period at a constant spend ``s`` is ``ceiling * hill(s,
+        half_spend, shape)`` with ``ceiling = beta_mc s_m`` and ``half_spend = K_mc
+        x_mc`` (``hill(s / x, K, S) = hill(s, K x, S)``; adstock is normalised, so a
+        constant spend is its own adstock), and ``alpha`` its carry-over. One row per
+        pair at the point estimate (``params_``), or with ``draws`` one per draw of
+        ``samples_`` and pair (column ``draw``)."""
+        self.check_fitted()
+        source = ({k: v[None] for k, v in self.params_.items()} if not draws
+                  else self.samples_)
+        beta, k = np.asarray(source["beta"]), np.asarray(source["half_saturation"])
+        shape, alpha = np.asarray(source["hill_shape"]), np.asarray(source["alpha"])
+        n, (M, C) = beta.shape[0], beta.shape[1:]
+        ys, xs = self.scale_["y"], self.scale_["x"]
+        out = pd.DataFrame({
+            "draw": np.repeat(np.arange(n), M * C),
+            "market": np.tile(np.repeat(self.data_.markets, C), n),
+            "channel": np.tile(np.tile(self.data_.channels, M), n),
+            "ceiling": (beta * ys[None, :, None]).ravel(),
+            "half_spend": (k * xs[None]).ravel(),
+            "shape": np.broadcast_to(shape[:, None, :], (n, M, C)).ravel(),
+            "alpha": alpha.ravel(),
+        })
+        return out if draws else out.drop(columns="draw")
+
     def contributions_draws(self, spend_factor: float = 1.0, *, point: bool = False
                             ) -> np.ndarray:
         """Contribution of each channel over the fitted periods, per draw: (draws, markets,
