@@ -122,3 +122,29 @@ def test_warehouse_panel_and_fit(shop) -> None:
     spend = {(x["market"], x["channel"]): x["spend"] for x in doc["rows"]}
     assert spend[("ID", "live_commerce")] == pytest.approx(
         panel.x[i, 0].sum(), rel=1e-9)
+
+
+def test_budget_plan_as_json_and_table(shop) -> None:
+    r = run("budget", "--json", "--draws", "100", "--max-step", "0.2", "--exploration",
+            "0.05", cwd=shop)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    pairs = doc["pairs"]
+    assert len(pairs) == 32 and doc["target"] == "new_users"
+    current = sum(p["current"] for p in pairs)
+    planned = sum(p["planned"] for p in pairs)
+    # the whole budget less the 5 % exploration reserve, each pair within +-20 %
+    assert planned == pytest.approx(0.95 * current, rel=1e-6)
+    assert doc["exploration"] == pytest.approx(0.05 * current, rel=1e-6)
+    for p in pairs:
+        assert 0.8 * p["current"] - 1e-6 <= p["planned"] <= 1.2 * p["current"] + 1e-6, p
+    totals = {t["plan"]: t for t in doc["totals"]}
+    assert totals["plan"]["spend"] == pytest.approx(planned)
+    assert totals["change"]["outcome"] == pytest.approx(
+        totals["plan"]["outcome"] - totals["current"]["outcome"])
+    assert doc["period_starting"] > "2026-11-01"
+    table = run("budget", "--draws", "100", cwd=shop)
+    assert table.returncode == 0, table.stderr
+    assert "Budget for the period from" in table.stdout and "binding:" in table.stdout
+    bad = run("budget", "--exploration", "0.9", cwd=shop)
+    assert bad.returncode == 1 and "exploration_share" in bad.stderr

@@ -57,6 +57,8 @@ CASES = {
     "attribution-paths": ["attribution", "--paths", "paths.csv", "--model", "markov",
                           "--order", "2"],
     "roi": ["roi", "--model", "markov", "--period", "month"],
+    "mmm": ["mmm", "fit", "--draws", "100"],
+    "budget": ["budget", "--draws", "100"],
     # the shared view: suppressed cells and the legend line fit as well
     "summary-shared": ["summary", "--share"],
     "kpi-shared": ["kpi", "revenue", "add_to_cart_rate", "--grain", "month", "--by",

@@ -25,13 +25,14 @@ from growthloop.decide.media import (
     is_money_target,
     mmm_panel,
     mmm_table_file,
+    next_budget,
     response_curves,
 )
 from growthloop.report.charts import check_chart_path
 from growthloop.report.format import csv_list, records
-from growthloop.report.media import print_mmm, response_chart
+from growthloop.report.media import print_budget, print_mmm, response_chart
 
-__all__ = ["mmm_app", "mmm_fit"]
+__all__ = ["budget", "mmm_app", "mmm_fit"]
 
 mmm_app = typer.Typer(
     name="mmm",
@@ -135,3 +136,48 @@ def mmm_fit(
                     "rows": records(table)})
         return
     print_mmm(out, table, model.diagnostics_, target=target, currency=currency)
+
+
+@command(epilog="Example: growthloop budget --max-step 0.2 --exploration 0.05 --json")
+def budget(
+    total: Annotated[float | None, typer.Option(
+        "--total", help="Spend per period to allocate (default: the mean of the last 4 "
+                        "periods).")] = None,
+    max_step: Annotated[float, typer.Option(
+        "--max-step", help="Largest change of a market x channel's spend from its current "
+                           "level (0.2: +-20 %).")] = 0.2,
+    exploration: Annotated[float, typer.Option(
+        "--exploration", help="Share of the budget kept out for tests of new channels.")
+    ] = 0.05,
+    min_marginal_roi: Annotated[float | None, typer.Option(
+        "--min-marginal-roi", help="No spend where the next unit returns less (revenue "
+                                   "targets).")] = None,
+    target: Annotated[str, typer.Option(help="The outcome KPI to maximise.")] = "new_users",
+    grain: Annotated[MediaGrain, typer.Option(help="Period of the model and the plan.")
+                     ] = MediaGrain.week,
+    draws: Annotated[int, typer.Option(min=50, max=20_000,
+                                       help="Posterior draws behind the intervals.")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the draws.")] = 0,
+    config: ConfigOpt = Path("growthloop.toml"),
+    as_json: JsonOpt = False,
+) -> None:
+    """The next period's budget per market and channel from the marketing-mix model: the
+    allocation that maximises the outcome within the step limit, with the expected
+    outcome against the current plan and the constraints that bind."""
+    with open_warehouse(config) as wh, progress() as bar:
+        bar.add_task("fitting and planning", total=None)
+        _, plan, start = next_budget(wh.backend, wh.cfg, grain=grain.value, target=target,
+                                  total=total, max_step=max_step,
+                                  exploration_share=exploration,
+                                  min_marginal_roi=min_marginal_roi, draws=draws, seed=seed)
+        currency = wh.cfg.reporting_currency
+    if as_json:
+        print_json({"target": target, "currency": currency, "grain": grain.value,
+                    "period_starting": str(start),
+                    "binding": list(plan.binding), "exploration": plan.exploration,
+                    "unallocated": plan.unallocated,
+                    "probability_better": plan.probability_better,
+                    "totals": records(plan.totals.reset_index(names="plan")),
+                    "pairs": records(plan.table)})
+        return
+    print_budget(out, plan, target=target, currency=currency, start=start)

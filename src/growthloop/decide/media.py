@@ -12,6 +12,7 @@ inverse is the cost per incremental outcome.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,12 +22,14 @@ from ibis.backends import BaseBackend
 
 from growthloop.core import glossary
 from growthloop.core.config import Config
+from growthloop.decide.budget import BudgetPlan, budget_from_model
 from growthloop.ingest.summaries import read_frame
 from growthloop.metrics.compile import catalog
 from growthloop.metrics.media import festival_controls, media_panel
 from growthloop.models.mmm import MediaMixModel, MMMData, mmm_data
 
-__all__ = ["fit_mmm", "is_money_target", "mmm_panel", "mmm_table_file", "response_curves"]
+__all__ = ["fit_mmm", "is_money_target", "mmm_panel", "mmm_table_file", "next_budget",
+           "response_curves"]
 
 
 def mmm_table_file(path: str | Path, *, date: str, target: str, spend: Sequence[str],
@@ -97,3 +100,23 @@ def response_curves(model: MediaMixModel, *, points: int = 41, up_to: float = 3.
             rows += [{"market": m, "channel": c, "spend": float(g), "outcome": float(v),
                       "mean_spend": mean} for g, v in zip(grid, y, strict=True)]
     return pd.DataFrame(rows)
+
+
+def next_budget(backend: BaseBackend, cfg: Config, *, grain: str = "week",
+                target: str = "new_users", total: float | None = None,
+                max_step: float | None = 0.2, exploration_share: float = 0.05,
+                min_marginal_roi: float | None = None, method: str = "map",
+                draws: int = 500, seed: int = 0
+                ) -> tuple[MediaMixModel, BudgetPlan, dt.date]:
+    """The next period's plan: the MMM fitted on the warehouse panel (``mmm_panel``),
+    then ``budget_from_model`` with ``total`` (default: the mean spend per period of the
+    last 4 periods), each pair within ``max_step`` of its current spend (the plan's
+    +-20 % a week), ``exploration_share`` kept out for tests of new channels (the plan's
+    5-10 %) and an optional marginal-ROI floor (money outcomes). Also the first day of
+    the period planned (the one after the panel's last)."""
+    model, _ = fit_mmm(mmm_panel(backend, cfg, grain=grain, target=target), method=method,
+                       draws=draws, seed=seed)
+    constraints = {"max_step": max_step, "exploration_share": exploration_share,
+                   "min_marginal_roi": min_marginal_roi}
+    start = (model.data_.periods[-1] + pd.Timedelta(days=model.data_.period_days)).date()
+    return model, budget_from_model(model, total, constraints, seed=seed), start

@@ -6,7 +6,8 @@ Spark as on DuckDB: spend is the ``spend`` KPI (``ad_spend`` in the reporting cu
 by market and channel, the outcome a value KPI (``new_users`` by default) by market.
 Periods the data cover only in part (a first or last week cut by the data's start or
 end) are left out, as an incomplete week would read as a drop. A channel with no spend
-in a market has spend 0 there. ``festival_controls`` adds, per festival of
+in a market has spend 0 there, and a period without a row of the outcome had none of
+it (0). ``festival_controls`` adds, per festival of
 ``growthloop.core.festivals``, the number of the period's days in its window.
 """
 
@@ -53,10 +54,15 @@ def media_panel(backend: BaseBackend, cfg: Config, *, grain: str = "week",
     wide = (spend.pivot_table(index=["market", "period"], columns="channel", values="value",
                               aggfunc="sum", fill_value=0.0))
     wide = wide.loc[:, (wide > 0).any()]
-    out = (y[["market", "period", "value"]].rename(columns={"value": target})
+    # every market in every period: a period without a row had none of the outcome
+    grid = pd.MultiIndex.from_product([sorted(set(y.market) | set(spend.market)),
+                                       sorted(set(y.period) | set(spend.period))],
+                                      names=["market", "period"]).to_frame(index=False)
+    out = (grid.merge(y[["market", "period", "value"]].rename(columns={"value": target}),
+                      on=["market", "period"], how="left")
            .merge(wide.reset_index(), on=["market", "period"], how="left"))
     channels = list(wide.columns)
-    out[channels] = out[channels].fillna(0.0)
+    out[[target, *channels]] = out[[target, *channels]].fillna(0.0)
     out["period"] = pd.to_datetime(out["period"])
     step = pd.Timedelta(days=7 if grain == "week" else 1)
     complete = (out.period >= first) & (out.period + step - pd.Timedelta(days=1) <= last)

@@ -14,7 +14,7 @@ from growthloop.report.charts import write_html
 from growthloop.report.format import number
 from growthloop.report.layout import Col, emit, paragraph
 
-__all__ = ["print_mmm", "response_chart"]
+__all__ = ["print_budget", "print_mmm", "response_chart"]
 
 
 def _interval(lo: float, hi: float) -> str:
@@ -50,6 +50,38 @@ def print_mmm(out: Console, table: pd.DataFrame, diagnostics: Mapping[str, Any],
         parts += [f"R-hat max {d['r_hat_max']:.3f}", f"divergences {d['divergences']}"]
     if d.get("method") == "map":
         parts.append("converged" if d.get("converged") else "NOT converged")
+    paragraph(out, "; ".join(parts))
+
+
+def print_budget(out: Console, plan: Any, *, target: str, currency: str | None,
+                 start: Any = None) -> None:
+    """A ``growthloop.decide.budget.BudgetPlan``: spend per pair now and planned, the
+    expected outcome of both plans with intervals, and the constraints that bind."""
+    t = plan.table
+    cols = [Col("market", False), Col("channel", False), Col("current"), Col("planned"),
+            Col("change"), Col("marginal"), Col("binds", False)]
+    rows = [[r.market, r.channel, number(r.current), number(r.planned),
+             f"{r.change_share:+.0%}" if r.current > 0 else "new", number(r.marginal),
+             r.binds or "-"] for r in t.itertuples(index=False)]
+    money = f" ({currency})" if currency else ""
+    when = f" from {start}" if start is not None else ""
+    emit(out, f"Budget for the period{when}{money}: spend per market and channel", cols,
+         rows,
+         keys=2, legend=[f"marginal: {target} from the next unit of spend at the plan",
+                         "binds: the pair's own limits the plan reaches (step_up, "
+                         "step_down, pair_max, roi_floor, ...)"])
+    tot = plan.totals
+    cols = [Col("plan", False), Col("spend"), Col(target), Col("interval")]
+    rows = [[str(name), number(r.spend), number(r.outcome),
+             _interval(r.outcome_low, r.outcome_high)] for name, r in tot.iterrows()]
+    emit(out, f"Expected {target} per period, current plan against the new one", cols, rows,
+         legend="interval: over the model's posterior draws (the change row: of the "
+                "per-draw difference)")
+    parts = [f"binding: {', '.join(plan.binding) or 'none'}",
+             f"exploration reserve {number(plan.exploration)}",
+             f"P(better) {plan.probability_better:.0%}"]
+    if plan.unallocated > 0:
+        parts.append(f"unallocated {number(plan.unallocated)}")
     paragraph(out, "; ".join(parts))
 
 
