@@ -148,3 +148,18 @@ def test_budget_plan_as_json_and_table(shop) -> None:
     assert "Budget for the period from" in table.stdout and "binding:" in table.stdout
     bad = run("budget", "--exploration", "0.9", cwd=shop)
     assert bad.returncode == 1 and "exploration_share" in bad.stderr
+
+
+def test_demo_shows_the_mmm_and_next_weeks_budget(tmp_path) -> None:
+    r = run("demo", "--dir", "d", "--users", "5000", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    mmm = doc["mmm"]
+    assert len(mmm) == 32 and all(
+        x["per_spend_low"] <= x["per_spend"] <= x["per_spend_high"] for x in mmm)
+    pairs = doc["budget"]["pairs"]
+    current = sum(p["current"] for p in pairs)
+    assert sum(p["planned"] for p in pairs) == pytest.approx(0.95 * current, rel=1e-6)
+    assert doc["budget"]["period_starting"] > "2025-12-01"
+    text = run("demo", "--dir", "d", "--users", "5000", cwd=tmp_path)
+    assert "Marketing-mix model" in text.stdout and "Budget for the period" in text.stdout

@@ -22,9 +22,11 @@ import pandas as pd
 
 from growthloop.core.config import Config, default_toml, load_config
 from growthloop.core.schema import TABLES
+from growthloop.decide.budget import BudgetPlan
 from growthloop.decide.channels import model_comparison
 from growthloop.decide.goals import goal_report
 from growthloop.decide.ltv import value_summary
+from growthloop.decide.media import next_budget
 from growthloop.ingest.consent import ConsentReport
 from growthloop.ingest.load import ingest_files
 from growthloop.metrics.journeys import journeys_consent
@@ -66,6 +68,10 @@ class DemoResult:
     seconds: float
     one_off_key: bool  # the pseudonymisation key was generated for this run
     consent: ConsentReport | None = None  # people the attribution journeys left out
+    media: pd.DataFrame | None = None  # MMM channel table (new users per unit of spend)
+    media_fit: dict[str, Any] | None = None  # the MMM fit's diagnostics
+    budget: BudgetPlan | None = None  # next week's plan from the MMM
+    budget_start: dt.date | None = None  # first day of the week planned
 
     @property
     def rows_loaded(self) -> int:
@@ -108,7 +114,10 @@ def demo(directory: Path | str = "demo", *, users: int = 50_000, days: int = 365
         value = value_summary(wh.backend, wh.cfg)
         credits = model_comparison(wh.backend, wh.cfg, by_market=True)
         consent = journeys_consent(wh.backend)
+        progress("marketing-mix model and budget", 1.0)
+        model, plan, start = next_budget(wh.backend, wh.cfg, draws=300)
     return DemoResult(directory=directory, config=cfg, loads=loads, summary=summary,
                       goals=goals, decomposition=dec, value=value, attribution=credits,
                       seconds=time.perf_counter() - t0, one_off_key=bool(one_off),
-                      consent=consent)
+                      consent=consent, media=model.channel_summary(level=0.9),
+                      media_fit=model.diagnostics_, budget=plan, budget_start=start)

@@ -32,6 +32,7 @@ from growthloop.metrics import catalog
 from growthloop.pipeline import demo as run_demo
 from growthloop.pipeline import simulate_shop
 from growthloop.report.format import records
+from growthloop.report.media import print_budget, print_mmm
 from growthloop.report.tables import (
     print_attribution_comparison,
     print_decomposition,
@@ -182,6 +183,12 @@ def demo(
                               "ltv_cac": records(r.value["ltv_cac"])},
                     "attribution": records(r.attribution),
                     "consent": None if r.consent is None else r.consent.as_dict(),
+                    "mmm": None if r.media is None else records(r.media),
+                    "budget": None if r.budget is None else {
+                        "period_starting": str(r.budget_start),
+                        "binding": list(r.budget.binding),
+                        "totals": records(r.budget.totals.reset_index(names="plan")),
+                        "pairs": records(r.budget.table)},
                     "seconds": round(r.seconds, 1)})
         return
     print_summary(out, r.summary, currency)
@@ -194,4 +201,9 @@ def demo(
                                       for d in ("market", "channel")})
     print_value_report(out, r.value, currency)
     print_attribution_comparison(out, r.attribution, "first purchases")
+    if r.media is not None and r.media_fit is not None:
+        print_mmm(out, r.media, r.media_fit, target="new_users", currency=currency)
+    if r.budget is not None:
+        print_budget(out, r.budget, target="new_users", currency=currency,
+                     start=r.budget_start)
     err.print(f"demo done in {r.seconds:.0f} s; project in {directory}")
