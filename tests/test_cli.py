@@ -65,6 +65,10 @@ def test_errors_exit_nonzero_with_one_line(tmp_path):
         (("ingest", "order", "x.csv"), "error: unknown table 'order'; expected one of: users"),
         (("ingest", "orders", "missing.csv"), "missing.csv: no such file"),
         (("simulate", "--out", "o", "--start", "soon"), "--start 'soon' is not a date"),
+        (("simulate", "--out", "o", "--shock", "organic:DE:2025-07-01:0.5"),
+         "shock 'organic:DE:2025-07-01:0.5': channel 'organic' (organic) has no spend"),
+        (("simulate", "--out", "o", "--days", "60", "--shock", "live_commerce:DE:2025-07-01:1"),
+         "date 2025-07-01 is outside the simulated horizon 2025-01-01 to 2025-03-01"),
     ]
     for args, message in cases:
         r = run(*args, cwd=tmp_path)
@@ -77,6 +81,22 @@ def test_errors_exit_nonzero_with_one_line(tmp_path):
     (tmp_path / "elsewhere").mkdir()
     r = run("summary", cwd=tmp_path / "elsewhere")
     assert r.returncode == 1 and "run `growthloop init`" in r.stderr
+    assert not (tmp_path / "o").exists()  # a refused shock writes nothing
+
+
+def test_simulate_plants_shocks(tmp_path):
+    shocks = ["live_commerce:DE:2025-02-01:0.5", "social_ads:US:2025-01-15:2"]
+    r = run("simulate", "--out", "o", "--users", "500", "--days", "60", "--seed", "3",
+            *(a for s in shocks for a in ("--shock", s)), "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["shocks"] == [
+        {"channel": "live_commerce", "market": "DE", "date": "2025-02-01", "factor": 0.5},
+        {"channel": "social_ads", "market": "US", "date": "2025-01-15", "factor": 2.0}]
+    truth = json.loads((tmp_path / "o" / "truth.json").read_text())
+    assert truth["shocks"] == doc["shocks"] and "truth.json" in doc["files"]
+    after = truth["media"]["US|social_ads"]["shock"]["after"]
+    assert after["signups_expected"] == 2 * after["signups_planned"]
 
 
 def test_help_has_examples(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from growthloop.core.config import default_config
+from growthloop.core.errors import InputError
 from growthloop.core.schema import (
     CURRENCIES,
     DEVICES,
@@ -29,12 +31,15 @@ from growthloop.core.schema import (
 )
 from growthloop.simulate import (
     TABLE_FILES,
+    Shock,
     bgnbd_expected_repeats,
     bgnbd_prob_no_repeat,
     geometric_adstock,
     hill,
+    parse_shock,
     simulate,
 )
+from growthloop.simulate.shocks import shocked_counts
 
 N_USERS = 60_000
 DAYS = 365
@@ -549,3 +554,199 @@ def test_adstock_and_hill_closed_forms() -> None:
     np.testing.assert_allclose(hill(np.array([0.0, 2.0, 4.0]), 2.0, 2.0), [0.0, 0.5, 0.8])
     with pytest.raises(ValueError):
         geometric_adstock(x, 1.0)
+
+
+# --- planted shocks ----------------------------------------------------------------------------
+
+SHOCK_USERS, SHOCK_DAYS, SHOCK_SEED = 40_000, 365, 5
+SHOCK_DATE = dt.date(2025, 7, 1)  # mid-horizon: day 181 of 365
+SHOCK_KEY = "DE|live_commerce"
+
+
+@pytest.fixture(scope="module")
+def shocked_pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, dict]]:
+    """The same world (seed, size) without and with live_commerce in DE halved from July."""
+    worlds = {}
+    for name, shocks in (("plain", ()),
+                         ("shocked", (Shock("live_commerce", "DE", SHOCK_DATE, 0.5),))):
+        out = tmp_path_factory.mktemp(name)
+        worlds[name] = out, simulate(out, n_users=SHOCK_USERS, days=SHOCK_DAYS,
+                                     seed=SHOCK_SEED, start=START, shocks=shocks)
+    return worlds
+
+
+def _paid_by_pair_and_day(out: Path) -> dict[str, np.ndarray]:
+    """Paid sign-ups per UTC day of every ``MARKET|channel`` pair, from users.parquet."""
+    users = pq.read_table(out / "users.parquet").to_pandas()
+    paid = users[users.acquisition_campaign.notna()]
+    day = np.floor(_days_since_start(paid.signup_ts)).astype(int)
+    key = paid.market + "|" + paid.acquisition_channel
+    return {k: np.bincount(day[(key == k).to_numpy()], minlength=SHOCK_DAYS)
+            for k in sorted(set(key))}
+
+
+def test_no_shocks_gives_the_files_of_a_world_without_them(tmp_path: Path) -> None:
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    truth = simulate(a, n_users=2_000, days=60, seed=11)
+    simulate(b, n_users=2_000, days=60, seed=11, shocks=())
+    simulate(c, n_users=2_000, days=60, seed=11, shocks=[])
+    assert _files(a) == _files(b) == _files(c)
+    assert "shocks" not in truth and "shock" not in truth["media_definitions"]
+    assert not any("shock" in pair for pair in truth["media"].values())
+
+
+def test_shock_halves_the_effectiveness_of_its_pair_from_its_date(
+        shocked_pair: dict[str, tuple[Path, dict]]) -> None:
+    out, truth = shocked_pair["shocked"]
+    assert truth["shocks"] == [{"channel": "live_commerce", "market": "DE",
+                                "date": "2025-07-01", "factor": 0.5}]
+    assert "shock" in truth["media_definitions"]
+    t = truth["media"][SHOCK_KEY]
+    shock = t["shock"]
+    before, after = shock["before"], shock["after"]
+    d = (SHOCK_DATE - START).days
+    assert (shock["date"], shock["effectiveness_from"]) == ("2025-07-01", [["2025-07-01", 0.5]])
+    assert (before["days"], after["days"]) == (d, SHOCK_DAYS - d)
+    # the planned response, recomputed from the written spend and the pair's parameters
+    spend = pq.read_table(out / "ad_spend.parquet").to_pandas()
+    fx = pq.read_table(out / "fx_rates.parquet").to_pandas()
+    spend = spend[(spend.market == "DE") & (spend.channel == "live_commerce")]
+    spend = spend.merge(fx, on=["date", "currency"]).assign(rep=lambda s: s.spend * s.rate)
+    daily = spend.groupby("date").rep.sum().reindex(
+        pd.date_range(START, periods=SHOCK_DAYS).date, fill_value=0.0).to_numpy()
+    mu = t["beta"] * hill(geometric_adstock(daily, t["adstock_alpha"]),
+                          t["hill_half_saturation"], t["hill_shape"])
+    s_b, s_a = daily[:d].sum(), daily[d:].sum()
+    assert (before["spend"], after["spend"]) == (pytest.approx(s_b), pytest.approx(s_a))
+    assert before["signups_planned"] == pytest.approx(mu[:d].sum(), rel=1e-9)
+    assert after["signups_planned"] == pytest.approx(mu[d:].sum(), rel=1e-9)
+    assert before["signups_expected"] == pytest.approx(mu[:d].sum(), rel=1e-9)
+    assert after["signups_expected"] == pytest.approx(0.5 * mu[d:].sum(), rel=1e-9)
+    assert t["signups_expected"] == pytest.approx(mu[:d].sum() + 0.5 * mu[d:].sum(), rel=1e-9)
+    value = t["value_per_signup"]
+    assert before["roi_expected"] == pytest.approx(mu[:d].sum() * value / s_b, rel=1e-9)
+    assert after["roi_expected"] == pytest.approx(0.5 * mu[d:].sum() * value / s_a, rel=1e-9)
+    # the realised paid sign-ups of the pair, before and after the date
+    counts = _paid_by_pair_and_day(out)[SHOCK_KEY]
+    n_b, n_a = int(counts[:d].sum()), int(counts[d:].sum())
+    assert (before["signups_incremental"], after["signups_incremental"]) == (n_b, n_a)
+    assert t["signups_incremental"] == n_b + n_a
+    assert after["roi"] == pytest.approx(n_a * value / s_a)
+    # sign-ups per planned sign-up after over before: 0.5; Poisson counts, so the log of
+    # the ratio has variance 1 / E[n_a] + 1 / E[n_b] (delta method)
+    e_b, e_a = before["signups_expected"], after["signups_expected"]
+    rel_se = math.sqrt(1.0 / e_a + 1.0 / e_b)
+    _assert_close((n_a / mu[d:].sum()) / (n_b / mu[:d].sum()), 0.5, 0.5 * rel_se,
+                  "effectiveness after / before the shock")
+    # sign-ups per unit of spend after over before: what truth expects (about half; the
+    # rest is saturation and seasonality), with the same standard error
+    per_spend = (e_a / s_a) / (e_b / s_b)
+    assert 0.4 < per_spend < 0.6
+    _assert_close((n_a / s_a) / (n_b / s_b), per_spend, per_spend * rel_se,
+                  "sign-ups per unit of spend after / before the shock")
+
+
+def test_shock_leaves_spend_and_every_other_pair_as_they_were(
+        shocked_pair: dict[str, tuple[Path, dict]]) -> None:
+    (plain, plain_truth), (shocked, truth) = shocked_pair["plain"], shocked_pair["shocked"]
+    # the advertiser does not know: the same spend, impressions and clicks, the same rates
+    for name in ("ad_spend.parquet", "fx_rates.parquet"):
+        assert (plain / name).read_bytes() == (shocked / name).read_bytes(), name
+    # counts are thinned from the world without the shock: other pairs draw the same paid
+    # sign-ups every day, the shocked pair the same before its date and no more after
+    was, now = _paid_by_pair_and_day(plain), _paid_by_pair_and_day(shocked)
+    assert set(was) == set(now) == set(truth["media"])
+    d = (SHOCK_DATE - START).days
+    for key in was:
+        if key == SHOCK_KEY:
+            assert np.array_equal(now[key][:d], was[key][:d])
+            assert np.all(now[key][d:] <= was[key][d:])
+            # thinning keeps each of the n_a sign-ups with probability 0.5
+            kept, n = now[key][d:].sum(), was[key][d:].sum()
+            _assert_close(kept, 0.5 * n, math.sqrt(0.25 * n), "kept of the planned sign-ups")
+        else:
+            assert np.array_equal(now[key], was[key]), key
+            # the response, spend and sign-ups alike; only revenue (later draws) moves
+            same = {k: v for k, v in truth["media"][key].items() if "horizon" not in k}
+            assert same == {k: v for k, v in plain_truth["media"][key].items()
+                            if "horizon" not in k}, key
+    planned = plain_truth["media"][SHOCK_KEY]
+    for field in ("beta", "spend_total", "hill_half_saturation", "roi_target"):
+        assert truth["media"][SHOCK_KEY][field] == planned[field], field
+    assert truth["media"][SHOCK_KEY]["shock"]["signups_planned"] == pytest.approx(
+        planned["signups_expected"], rel=1e-12)
+
+
+def test_several_shocks_on_one_pair_compound_and_counts_follow(tmp_path: Path) -> None:
+    shocks = (Shock("social_ads", "US", dt.date(2025, 1, 11), 0.5),
+              Shock("social_ads", "US", dt.date(2025, 1, 21), 3.0),
+              Shock("search_ads", "DE", dt.date(2025, 1, 1), 0.0))
+    truth = simulate(tmp_path, n_users=2_000, days=40, seed=2, shocks=shocks)
+    us, de = truth["media"]["US|social_ads"]["shock"], truth["media"]["DE|search_ads"]["shock"]
+    assert us["effectiveness_from"] == [["2025-01-11", 0.5], ["2025-01-21", 1.5]]
+    assert (us["before"]["days"], us["after"]["days"]) == (10, 30)
+    assert de["before"]["days"] == 0 and de["before"]["roi"] is None
+    assert de["after"]["signups_expected"] == 0.0 and de["after"]["signups_incremental"] == 0
+    assert truth["media"]["DE|search_ads"]["signups_incremental"] == 0
+    assert [s["factor"] for s in truth["shocks"]] == [0.5, 3.0, 0.0]
+
+
+def test_shocked_counts_are_poisson_with_the_scaled_mean() -> None:
+    rng = np.random.default_rng(0)
+    mu = np.full((4, 5_000), 20.0)
+    counts = rng.poisson(mu)
+    multiplier = np.ones_like(mu)
+    multiplier[1], multiplier[2], multiplier[3] = 0.3, 1.8, 0.0
+    got = shocked_counts(np.random.default_rng(1), counts, mu, multiplier)
+    assert np.array_equal(got[0], counts[0]) and not got[3].any()
+    for row in (1, 2):
+        m = mu[row] * multiplier[row]
+        _assert_close(got[row].mean(), m.mean(), math.sqrt(m.mean() / m.size), f"mean {row}")
+        # Poisson: variance = mean (the variance of the sample variance is about 2 m^2 / n)
+        _assert_close(got[row].var(), m.mean(), math.sqrt(2 * m.mean() ** 2 / m.size),
+                      f"variance {row}")
+    assert np.all(got[1] <= counts[1]) and np.all(got[2] >= counts[2])
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("live_commerce:DE:2025-07-01", "expected channel:MARKET:YYYY-MM-DD:factor"),
+    ("live_commerce:DE::0.5", "expected channel:MARKET:YYYY-MM-DD:factor"),
+    ("tv:DE:2025-07-01:0.5", "unknown channel 'tv'; expected one of: live_commerce"),
+    ("organic:DE:2025-07-01:0.5", "channel 'organic' (organic) has no spend and no media "
+                                  "response to shock; expected a channel with spend: "
+                                  "live_commerce, social_ads, search_ads, short_video"),
+    ("referral:DE:2025-07-01:0.5", "channel 'referral' (referral) has no spend"),
+    ("email_crm:DE:2025-07-01:0.5", "channel 'email_crm' (owned) has no spend"),
+    ("live_commerce:XX:2025-07-01:0.5", "unknown market 'XX'; expected one of: ID, TH"),
+    ("live_commerce:DE:2025-02-30:0.5", "date '2025-02-30' is not a date"),
+    ("live_commerce:DE:2026-01-01:0.5", "date 2026-01-01 is outside the simulated horizon "
+                                        "2025-01-01 to 2025-12-31"),
+    ("live_commerce:DE:2024-12-31:0.5", "date 2024-12-31 is outside the simulated horizon"),
+    ("live_commerce:DE:2025-07-01:half", "factor 'half' is not a number"),
+    ("live_commerce:DE:2025-07-01:nan", "factor 'nan' is not a finite number in [0, 10]"),
+    ("live_commerce:DE:2025-07-01:inf", "factor 'inf' is not a finite number"),
+    ("live_commerce:DE:2025-07-01:-0.1", "factor '-0.1' is not a finite number"),
+    ("live_commerce:DE:2025-07-01:10.5", "factor '10.5' is not a finite number"),
+])
+def test_parse_shock_refuses_naming_the_bad_part(text: str, message: str) -> None:
+    with pytest.raises(InputError, match="^" + re.escape(f"shock '{text}': {message}")):
+        parse_shock(text, default_config(), START, 365)
+
+
+def test_parse_shock_reads_the_text_form(tmp_path: Path) -> None:
+    cfg = default_config()
+    assert parse_shock(" live_commerce : DE : 2025-07-01 : 0.5 ", cfg, START, 365) == Shock(
+        "live_commerce", "DE", dt.date(2025, 7, 1), 0.5)
+    assert parse_shock("short_video:US:2025-12-31:10", cfg, START, 365).factor == 10.0
+    assert parse_shock("search_ads:BR:2025-01-01:0", cfg, START, 365).factor == 0.0
+    # simulate checks Shock objects the same way, before it writes anything
+    (tmp_path / "truth.json").write_text("{}")
+    with pytest.raises(InputError, match=r"^shock organic:DE:2025-07-01:0\.5: channel 'organic'"):
+        simulate(tmp_path, shocks=(Shock("organic", "DE", dt.date(2025, 7, 1), 0.5),))
+    with pytest.raises(InputError, match="outside the simulated horizon 2025-01-01 to "
+                                         "2025-01-30"):
+        simulate(tmp_path, days=30, shocks=(Shock("live_commerce", "DE", dt.date(2025, 7, 1),
+                                                  0.5),))
+    with pytest.raises(InputError, match="factor inf is not a finite number"):
+        simulate(tmp_path, shocks=(Shock("live_commerce", "DE", START, math.inf),))
+    assert [p.name for p in tmp_path.iterdir()] == ["truth.json"]

@@ -31,7 +31,7 @@ from growthloop.ingest.consent import ConsentReport
 from growthloop.ingest.load import ingest_files
 from growthloop.metrics.journeys import journeys_consent
 from growthloop.metrics.summary import market_summary
-from growthloop.simulate import simulate
+from growthloop.simulate import Shock, simulate
 from growthloop.warehouse import Warehouse
 
 __all__ = ["DemoResult", "demo", "simulate_shop"]
@@ -46,10 +46,12 @@ def _silent(_stage: str, _fraction: float) -> None:
 
 def simulate_shop(out_dir: Path, *, users: int = 50_000, days: int = 365, seed: int = 0,
                   start: dt.date = DEMO_START, config: Config | None = None,
-                  progress: Progress = _silent) -> dict[str, int]:
-    """Write a simulated shop into ``out_dir``; the files written and their sizes."""
+                  shocks: tuple[Shock, ...] = (), progress: Progress = _silent
+                  ) -> dict[str, int]:
+    """Write a simulated shop into ``out_dir`` (with planted ``shocks``); the files
+    written and their sizes."""
     simulate(out_dir, config=config, n_users=users, days=days, seed=seed, start=start,
-             progress=progress)
+             shocks=shocks, progress=progress)
     return {p.name: p.stat().st_size for p in sorted(out_dir.iterdir()) if p.is_file()}
 
 

@@ -21,7 +21,7 @@ from growthloop.cli.app import (
     print_json,
     progress,
 )
-from growthloop.core.config import default_toml, load_config
+from growthloop.core.config import default_config, default_toml, load_config
 from growthloop.core.dates import parse_day
 from growthloop.core.errors import InputError
 from growthloop.core.schema import TABLES, data_model_markdown
@@ -41,6 +41,8 @@ from growthloop.report.tables import (
     print_summary,
     print_value_report,
 )
+from growthloop.simulate import parse_shock
+from growthloop.simulate.shocks import SHOCK_FORM
 
 __all__ = ["demo", "erase", "ingest", "init", "schema", "simulate"]
 
@@ -109,7 +111,8 @@ def erase(
         err.print("nothing found for that identifier (check the pseudonymisation key)")
 
 
-@command(epilog="Example: growthloop simulate --users 50000 --days 365 --seed 7 --out shop/")
+@command(epilog="Example: growthloop simulate --users 50000 --days 365 --seed 7 --out shop/ "
+                 "--shock live_commerce:DE:2025-07-01:0.5")
 def simulate(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the Parquet files.")],
     users: Annotated[int, typer.Option(min=100, help="Users to simulate.")] = 50_000,
@@ -119,22 +122,31 @@ def simulate(
     config: Annotated[Path | None, typer.Option("--config", "-c",
                                                 help="Project file (default markets)."
                                                 )] = None,
+    shock: Annotated[list[str] | None, typer.Option(
+        "--shock", metavar="CHANNEL:MARKET:DATE:FACTOR",
+        help="Plant a shock: from the date on, the channel's effectiveness in the market is "
+             f"factor times what it was ({SHOCK_FORM}); spend is unchanged. Repeatable; "
+             "recorded in truth.json.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write a simulated cross-border shop (every table as Parquet) and its truth.json."""
     first = parse_day(start, "--start")
     cfg = load_config(config) if config else None
+    shocks = tuple(parse_shock(s, cfg or default_config(), first, days) for s in shock or ())
     t0 = time.perf_counter()
     with progress() as bar:
         task = bar.add_task("simulating", total=1.0)
         files = simulate_shop(out_dir, users=users, days=days, seed=seed, start=first,
-                              config=cfg, progress=lambda stage, frac: bar.update(
-                                  task, description=f"simulating: {stage}", completed=frac))
+                              config=cfg, shocks=shocks, progress=lambda stage, frac:
+                              bar.update(task, description=f"simulating: {stage}",
+                                         completed=frac))
     seconds = time.perf_counter() - t0
     if as_json:
-        print_json({"out": str(out_dir), "files": files, "seconds": round(seconds, 2)})
+        print_json({"out": str(out_dir), "files": files, "seconds": round(seconds, 2),
+                    "shocks": [s.as_dict() for s in shocks]})
     else:
-        out.print(f"wrote {len(files)} files to {out_dir} in {seconds:.1f} s")
+        out.print(f"wrote {len(files)} files to {out_dir} in {seconds:.1f} s"
+                  + "".join(f"; shock {s}" for s in shocks))
 
 
 @command(epilog="Example: growthloop schema --markdown > docs/data-model.md")

@@ -5,7 +5,9 @@ events, orders, ad_spend, referrals, surveys, experiment_assignments, fx_rates) 
 Parquet plus ``truth.json``, every parameter that generated them: media response
 (adstock and Hill, Jin et al. 2017), referral virality, noisy-OR attribution,
 BG/NBD repeat purchases and Gamma-Gamma order values (Fader, Hardie & Lee 2005),
-funnel rates, NPS and experiment lifts. Same seed, same bytes.
+funnel rates, NPS and experiment lifts. Same seed, same bytes. ``Shock`` plants a change
+of a media pair's effectiveness from a date on (``parse_shock`` reads
+``channel:MARKET:YYYY-MM-DD:factor``), recorded in truth.json.
 """
 
 from growthloop.simulate.customers import (
@@ -14,14 +16,17 @@ from growthloop.simulate.customers import (
     gamma_gamma_mean,
 )
 from growthloop.simulate.media import geometric_adstock, hill
+from growthloop.simulate.shocks import Shock, parse_shock
 from growthloop.simulate.world import TABLE_FILES, simulate
 
 __all__ = [
     "TABLE_FILES",
+    "Shock",
     "bgnbd_expected_repeats",
     "bgnbd_prob_no_repeat",
     "gamma_gamma_mean",
     "geometric_adstock",
     "hill",
+    "parse_shock",
     "simulate",
 ]

@@ -5,7 +5,8 @@ seed sign-ups each market needs for ``n_users``; the paid share of them sets eac
 pair's sign-up target, and the expected value of a sign-up over its ROI target the
 pair's spend. Seed sign-ups are paid (Poisson around the media response, each credited
 to a campaign in proportion to its spend that day) or organic/owned (the seasonal
-baseline); referred users follow from the branching process.
+baseline); referred users follow from the branching process. Planted shocks change a
+pair's true response from their date on, after the plan was sized (see ``shocks``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from growthloop.simulate.customers import (
 from growthloop.simulate.journeys import expected_conversion
 from growthloop.simulate.media import MediaPlan, campaign_shapes, plan_media, response_curve
 from growthloop.simulate.params import REFERRAL_DELAY_MEAN_DAYS, VALUE_WINDOW_DAYS, WorldParams
+from growthloop.simulate.shocks import Shock, effectiveness, shocked_counts
 
 __all__ = [
     "Acquisition",
@@ -116,8 +118,12 @@ def _seed_targets(params: WorldParams, cal: Calendar, pairs: np.ndarray,
 
 
 def plan_acquisition(rng: np.random.Generator, params: WorldParams, cal: Calendar,
-                     n_users: int) -> Acquisition:
-    """Campaigns, their spend and response, sized so that about ``n_users`` users sign up."""
+                     n_users: int, shocks: tuple[Shock, ...] = ()) -> Acquisition:
+    """Campaigns, their spend and response, sized so that about ``n_users`` users sign up.
+
+    The plan is sized without ``shocks`` (checked ones); they then scale the true
+    response of their pairs from their dates on, leaving spend and beta as planned.
+    """
     pairs, pair_of = _media_pairs(params)
     pm, pc_ = pairs[:, 0], pairs[:, 1]
     shapes = campaign_shapes(rng, cal.weekday, cal.festival[pm])
@@ -135,6 +141,8 @@ def plan_acquisition(rng: np.random.Generator, params: WorldParams, cal: Calenda
     names = tuple(f"{params.markets[pm[p]]}-{params.channels[pc_[p]]}-c{k}"
                   for p, k in zip(shapes.pair, shapes.number, strict=True))
     plan = plan_media(pairs, names, shapes, spend_target, signups_target, alpha, shape, k_mult)
+    plan = plan.shocked(effectiveness(shocks, params.markets, params.channels, pair_of,
+                                      cal.start, cal.days))
     return Acquisition(plan=plan, pair_of=pair_of, baseline_shape=baseline_shape,
                        seeds_target=seeds_target, market_share=weight, value=value)
 
@@ -150,10 +158,19 @@ class Seeds:
 
 
 def seed_signups(rng: np.random.Generator, params: WorldParams, acq: Acquisition,
-                 days: int) -> Seeds:
-    """Paid sign-ups around the media response and organic/owned ones around the baseline."""
+                 days: int, shock_rng: np.random.Generator | None = None) -> Seeds:
+    """Paid sign-ups around the media response and organic/owned ones around the baseline.
+
+    Where shocks changed the response, the planned days' counts are thinned or topped
+    up from ``shock_rng``, so no other draw moves (``shocks.shocked_counts``).
+    """
     nm = params.n_markets
     paid_counts = rng.poisson(acq.plan.expected)
+    if acq.plan.effectiveness is not None:
+        if shock_rng is None:
+            raise ValueError("a shocked media plan needs shock_rng")
+        paid_counts = shocked_counts(shock_rng, paid_counts, acq.plan.expected,
+                                     acq.plan.effectiveness)
     src, day = expand_daily_counts(paid_counts)
     paid_market = acq.pair_market[src]
     paid_t = day + _time_of_day(rng, params.utc_offset[paid_market])

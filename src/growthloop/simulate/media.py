@@ -4,12 +4,13 @@
 "Bayesian methods for media mix modeling with carryover and shape effects"; the
 media mix model imports them from here so the simulator and the model agree.
 Paid sign-ups of a market and channel on day t are
-``beta * hill(geometric_adstock(spend)_t, K, S)``.
+``beta * hill(geometric_adstock(spend)_t, K, S)`` in expectation, times the day's
+effectiveness where a planted shock (``shocks``) changed it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -137,9 +138,19 @@ class MediaPlan:
     k_half: np.ndarray
     shape: np.ndarray
     beta: np.ndarray
-    expected: np.ndarray  # (n, days) expected sign-ups
+    expected: np.ndarray  # (n, days) expected sign-ups as planned (beta x hill), no shocks
     campaign_cum: np.ndarray  # (n, days, 3) cumulative share of the day's spend
     campaign_first: np.ndarray  # (n,) index of the pair's first campaign
+    effectiveness: np.ndarray | None = None  # (n, days) multiplier of beta, None: no shocks
+
+    @property
+    def true_expected(self) -> np.ndarray:
+        """(n, days) expected sign-ups of the world: the plan's times the effectiveness."""
+        return self.expected if self.effectiveness is None else self.expected * self.effectiveness
+
+    def shocked(self, effectiveness: np.ndarray | None) -> MediaPlan:
+        """The same plan (same spend, same beta) with the true response scaled per day."""
+        return replace(self, effectiveness=effectiveness)
 
     def pick_campaign(self, pair: np.ndarray, day: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Global campaign index for draws ``u`` on ``day`` in proportion to that day's spend."""

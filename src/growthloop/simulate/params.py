@@ -28,6 +28,7 @@ __all__ = [
     "SEA",
     "WorldParams",
     "build_params",
+    "is_media_channel",
 ]
 
 SEA = "South-East Asia"
@@ -251,6 +252,11 @@ def _channel_value(table: Mapping[str, Mapping[str, object]], name: str, region:
     return table[name][region] if name in table else fallback
 
 
+def is_media_channel(name: str, kind: str) -> bool:
+    """Whether a channel has a media budget and response: paid, or owned and promoted."""
+    return kind == "paid" or (kind == "owned" and name in PROMOTED_OWNED)
+
+
 def build_params(config: Config, usd_per_reporting_unit: float) -> WorldParams:
     """Resolve every ground-truth parameter for the markets and channels of ``config``."""
     markets = tuple(m.code for m in config.markets)
@@ -260,7 +266,7 @@ def build_params(config: Config, usd_per_reporting_unit: float) -> WorldParams:
     nm, nc = len(markets), len(channels)
 
     media = tuple(i for i, (n, k) in enumerate(zip(channels, kinds, strict=True))
-                  if k == "paid" or (k == "owned" and n in PROMOTED_OWNED))
+                  if is_media_channel(n, k))
     baseline = tuple(i for i, k in enumerate(kinds) if k in ("organic", "owned"))
     referral = next((i for i, k in enumerate(kinds) if k == "referral"), -1)
     organic = next((i for i, k in enumerate(kinds) if k == "organic"), -1)

@@ -47,6 +47,7 @@ from growthloop.simulate.params import (
     WorldParams,
 )
 from growthloop.simulate.sessions import Sessions
+from growthloop.simulate.shocks import Shock
 from growthloop.simulate.traffic import BrowsePool
 
 __all__ = ["VERSION", "Traffic", "realised_traffic", "truth_document"]
@@ -135,8 +136,36 @@ def _fx(fx: FxRates) -> dict[str, object]:
                           "log(rate/base) is a mean-reverting random walk"}
 
 
-def _media(params: WorldParams, acq: Acquisition, signups: Signups,
-           orders: Orders) -> dict[str, object]:
+def _shock_period(acq: Acquisition, pair: int, days: slice, day_counts: np.ndarray,
+                  value: float) -> dict[str, object]:
+    """Spend, planned, expected and realised sign-ups and ROI of a pair over ``days``."""
+    plan = acq.plan
+    spend = plan.spend[pair, days].sum()
+    expected = plan.true_expected[pair, days].sum()
+    realised = day_counts[days].sum()
+    return {"days": len(range(*days.indices(plan.spend.shape[1]))), "spend": spend,
+            "signups_planned": plan.expected[pair, days].sum(),
+            "signups_expected": expected, "signups_incremental": realised,
+            "roi_expected": expected * value / spend if spend > 0 else None,
+            "roi": realised * value / spend if spend > 0 else None}
+
+
+def _shock(acq: Acquisition, cal: Calendar, shocks: tuple[Shock, ...], pair: int,
+           day_counts: np.ndarray, value: float) -> dict[str, object]:
+    """Before and after the pair's first shock, and its effectiveness from each date on."""
+    assert acq.plan.effectiveness is not None
+    eff = acq.plan.effectiveness[pair]
+    dates = sorted({s.date for s in shocks})
+    first = (dates[0] - cal.start).days
+    return {"date": dates[0].isoformat(),
+            "effectiveness_from": [[d.isoformat(), eff[(d - cal.start).days]] for d in dates],
+            "signups_planned": acq.plan.expected[pair].sum(),
+            "before": _shock_period(acq, pair, slice(0, first), day_counts, value),
+            "after": _shock_period(acq, pair, slice(first, None), day_counts, value)}
+
+
+def _media(params: WorldParams, acq: Acquisition, signups: Signups, orders: Orders,
+           cal: Calendar, shocks: tuple[Shock, ...] = ()) -> dict[str, object]:
     """Per (market, channel) pair: the response, spend, targets and the realised return."""
     plan, pairs, shapes = acq.plan, acq.plan.pairs, acq.plan.campaigns
     value_net, value_gross = acq.value.net, acq.value.gross
@@ -156,7 +185,7 @@ def _media(params: WorldParams, acq: Acquisition, signups: Signups,
             "market": params.markets[m], "channel": params.channels[c],
             "adstock_alpha": plan.alpha[i], "hill_half_saturation": plan.k_half[i],
             "hill_shape": plan.shape[i], "beta": plan.beta[i],
-            "spend_total": spend_total[i], "signups_expected": plan.expected[i].sum(),
+            "spend_total": spend_total[i], "signups_expected": plan.true_expected[i].sum(),
             "signups_incremental": pair_users[i],
             "value_per_signup": value_net[m, c], "value_per_signup_gross": value_gross[m, c],
             "roi_target": params.roi_target[m, c],
@@ -168,7 +197,23 @@ def _media(params: WorldParams, acq: Acquisition, signups: Signups,
                                                    "spend_total": plan.campaign_spend[k].sum()}
                           for k in np.flatnonzero(sel)},
         }
+    for key, mine in _shocks_by_pair(params, shocks).items():
+        i = acq.pair_of[params.markets.index(mine[0].market),
+                        params.channels.index(mine[0].channel)]
+        m, c = pairs[i]
+        day_counts = np.bincount(np.floor(signups.t[user_pair == i]).astype(np.int64),
+                                 minlength=cal.days)
+        out[key]["shock"] = _shock(acq, cal, mine, i, day_counts, value_net[m, c])
     return out
+
+
+def _shocks_by_pair(params: WorldParams,
+                    shocks: tuple[Shock, ...]) -> dict[str, tuple[Shock, ...]]:
+    """The shocks of each shocked pair, by its ``MARKET|channel`` key."""
+    out: dict[str, list[Shock]] = {}
+    for s in shocks:
+        out.setdefault(f"{s.market}|{s.channel}", []).append(s)
+    return {k: tuple(v) for k, v in out.items()}
 
 
 MEDIA_DEFINITIONS = {
@@ -189,6 +234,19 @@ MEDIA_DEFINITIONS = {
     "roas_in_horizon": "net revenue of the pair's paid sign-ups realised inside the "
                        "horizon / spend_total",
 }
+SHOCK_DEFINITION = (
+    "a planted shock (truth shocks: channel, market, date, factor) multiplies the "
+    "pair's beta by factor on every day from date (UTC, inclusive) to the horizon end; "
+    "shocks on one pair compound (effectiveness_from: the multiplier from each date on). "
+    "Spend and beta are as planned (the advertiser does not know), so for a shocked pair "
+    "signups_expected = sum_t effectiveness_t * beta * hill(adstock(spend))_t, and "
+    "roi_target is the return planned without the shock. shock.before covers the days "
+    "before the pair's first shock date, shock.after the days from it: spend and "
+    "sign-ups of those days (signups_planned without the shock, signups_expected with "
+    "it, signups_incremental realised), roi_expected = signups_expected * "
+    "value_per_signup / spend and roi = signups_incremental * value_per_signup / spend "
+    "(null without spend). Sign-ups after the date include the carry-over of earlier "
+    "spend, at the shocked effectiveness")
 
 
 def _acquisition(params: WorldParams, acq: Acquisition, signups: Signups) -> dict[str, object]:
@@ -377,13 +435,17 @@ def _experiments(experiments: Experiments) -> dict[str, object]:
 def truth_document(cfg: Config, seed: int, n_users: int, params: WorldParams, cal: Calendar,
                    fx: FxRates, acq: Acquisition, signups: Signups, journeys: Journeys,
                    orders: Orders, pool: BrowsePool, traffic: Traffic,
-                   experiments: Experiments, rows: dict[str, int]) -> dict[str, object]:
-    """The whole truth.json document (numpy values; ``output.jsonable`` converts them)."""
-    return {
+                   experiments: Experiments, rows: dict[str, int],
+                   shocks: tuple[Shock, ...] = ()) -> dict[str, object]:
+    """The whole truth.json document (numpy values; ``output.jsonable`` converts them).
+
+    ``shocks`` and the shock definition appear only in a world with shocks.
+    """
+    doc: dict[str, object] = {
         "meta": _meta(cfg, params, cal, seed, n_users, len(signups)),
         "calendar": _calendar(cal),
         "fx": _fx(fx),
-        "media": _media(params, acq, signups, orders),
+        "media": _media(params, acq, signups, orders, cal, shocks),
         "media_definitions": MEDIA_DEFINITIONS,
         "acquisition": _acquisition(params, acq, signups),
         "referrals": _referrals(params, signups),
@@ -399,3 +461,7 @@ def truth_document(cfg: Config, seed: int, n_users: int, params: WorldParams, ca
         "experiments": _experiments(experiments),
         "tables": rows,
     }
+    if shocks:
+        doc["shocks"] = [s.as_dict() for s in shocks]
+        doc["media_definitions"] = {**MEDIA_DEFINITIONS, "shock": SHOCK_DEFINITION}
+    return doc

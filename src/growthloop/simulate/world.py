@@ -7,13 +7,14 @@ the checkout experiment, touch journeys and first purchases (noisy-OR) and the t
 sessions; orders (BG/NBD repeats, Gamma-Gamma values, the free-shipping experiment),
 fulfilment and NPS surveys; the other sessions (browsing, by buyers and non-buyers
 alike: see ``traffic``); ids and the events (written in chunks); the other
-tables; the truth document.
+tables; the truth document. Planted shocks (``shocks``) change the true media response
+of a pair from a date on; without them the files are those of a world without shocks.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -53,6 +54,7 @@ from growthloop.simulate.params import (
     build_params,
 )
 from growthloop.simulate.sessions import product_draws
+from growthloop.simulate.shocks import Shock, check_shocks
 from growthloop.simulate.tables import Progress, make_ids, write_events, write_tables
 from growthloop.simulate.traffic import Touches, all_sessions, touch_sessions
 from growthloop.simulate.truth import realised_traffic, truth_document
@@ -62,7 +64,8 @@ __all__ = ["TABLE_FILES", "simulate"]
 TABLE_FILES: tuple[str, ...] = ("users", "events", "orders", "ad_spend", "referrals", "surveys",
                                 "experiment_assignments", "fx_rates")
 _STREAMS = ("fx", "media", "signups", "referrals", "users", "experiments", "journeys",
-            "sessions", "orders", "values", "fulfilment", "surveys", "events", "ids")
+            "sessions", "orders", "values", "fulfilment", "surveys", "events", "ids",
+            "shocks")  # append only: a new stream must not move the others
 Streams = Mapping[str, np.random.Generator]
 
 
@@ -126,7 +129,7 @@ def _orders(rngs: Streams, params: WorldParams, cal: Calendar, fx: FxRates,
 
 def simulate(out: Path, *, config: Config | None = None, n_users: int = 50_000, days: int = 365,
              seed: int = 0, start: dt.date = dt.date(2025, 1, 1),
-             progress: Progress | None = None) -> dict:
+             progress: Progress | None = None, shocks: Iterable[Shock] = ()) -> dict:
     """Simulate a cross-border shop into ``out``; return the ground truth written to truth.json.
 
     Writes the eight canonical tables (``TABLE_FILES``, Parquet, raw ids such as
@@ -135,24 +138,30 @@ def simulate(out: Path, *, config: Config | None = None, n_users: int = 50_000, 
     ``truth.json`` holds one complete world. The same arguments give byte-identical
     files. ``progress(stage, fraction)`` is called as the stages advance (calendar,
     media, users, journeys, orders, sessions, events, write). The expected number of
-    users is ``n_users``.
+    users is ``n_users`` (without shocks: the plan is sized before they strike).
+
+    ``shocks`` multiply a media pair's effectiveness by ``factor`` from ``date`` on
+    (spend unchanged; see ``simulate.shocks``) and are recorded in truth.json
+    (``shocks`` and the pair's ``media[...]["shock"]``); a bad one raises
+    ``InputError`` before anything is written. No shocks, no change to any file.
     """
     if n_users < 1:
         raise ValueError(f"n_users = {n_users}: expected at least 1")
     if days < 1:
         raise ValueError(f"days = {days}: expected at least 1")
+    cfg = config or default_config()
+    planted = check_shocks(shocks, cfg, start, days)
     out = _output_folder(out)
     report = progress or _silent
-    cfg = config or default_config()
     rngs = _streams(seed)
     with _stage(report, "calendar"):
         params = build_params(cfg, usd_per_unit(cfg.reporting_currency))
         cal = build_calendar(start, days, params.regions)
         fx = simulate_fx(rngs["fx"], params.currencies, cfg.reporting_currency, days)
     with _stage(report, "media"):
-        acq = plan_acquisition(rngs["media"], params, cal, n_users)
+        acq = plan_acquisition(rngs["media"], params, cal, n_users, planted)
     with _stage(report, "users"):
-        seeds = seed_signups(rngs["signups"], params, acq, days)
+        seeds = seed_signups(rngs["signups"], params, acq, days, rngs["shocks"])
         signups = add_referrals(rngs["referrals"], params, seeds, cal.end)
         profiles = draw_profiles(rngs["users"], params, signups.market)
     with _stage(report, "journeys"):
@@ -181,7 +190,7 @@ def simulate(out: Path, *, config: Config | None = None, n_users: int = 50_000, 
     rows |= write_tables(out, rngs["media"], params, cal, fx, acq, signups, profiles, orders,
                          surveys, experiments, ids, report)
     truth = truth_document(cfg, seed, n_users, params, cal, fx, acq, signups, journeys, orders,
-                           pool, traffic, experiments, rows)
+                           pool, traffic, experiments, rows, planted)
     write_json(out / "truth.json", truth)
     report("write", 1.0)
     return jsonable(truth)  # type: ignore[return-value]
