@@ -133,3 +133,15 @@ def test_path_counts_same_multiset_on_duckdb_and_spark(engines, conversion):
     rows = multiset(a)
     assert rows == multiset(b)
     assert sum(rows.values()) == a.num_rows > 100
+
+
+def test_media_panel_same_on_duckdb_and_spark(engines):
+    """The marketing-mix model's weekly panel (outcome and spend per channel)."""
+    from growthloop.metrics.media import media_panel
+
+    duck, sb, cfg = engines
+    for grain in ("week", "day"):
+        a, b = media_panel(duck, cfg, grain=grain), media_panel(sb, cfg, grain=grain)
+        assert a.attrs["channels"] == b.attrs["channels"] and len(a.attrs["channels"]) == 4
+        assert len(a) > 8 * (10 if grain == "week" else 70)
+        pd.testing.assert_frame_equal(a, b, check_dtype=False, rtol=1e-9)
