@@ -77,6 +77,17 @@ def test_profit_spends_where_the_marginal_value_covers_the_cost() -> None:
     assert plan.totals.loc["plan", "profit"] == pytest.approx(4 * 50.0 - 100.0, rel=1e-6)
 
 
+def test_profit_over_a_horizon_pays_every_periods_spend() -> None:
+    # no carry-over (alpha 0) and spend at its steady state: H periods are H times one,
+    # so the profit optimum is the one-period optimum, s = 100, at any horizon
+    one = [("M", "a", 100.0, 100.0, 1.0, 50.0)]
+    plan = plan_budget(_curves(one), 1000.0, objective="profit", value_per_outcome=4.0,
+                       horizon=13)
+    assert _by_name(plan)["M", "a"] == pytest.approx(100.0, rel=1e-5)
+    assert plan.totals.loc["plan", "profit"] == pytest.approx(13 * (4 * 50.0 - 100.0),
+                                                              rel=1e-6)
+
+
 def test_marginal_roi_floor_caps_each_pair_where_its_roi_reaches_the_floor() -> None:
     # v f'(s) - 1 >= 1 with S = 1: s <= sqrt(v c k / 2) - k
     plan = plan_budget(_curves(TWO), 1500.0, {"min_marginal_roi": 1.0},

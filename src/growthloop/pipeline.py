@@ -117,9 +117,9 @@ def demo(directory: Path | str = "demo", *, users: int = 50_000, days: int = 365
         credits = model_comparison(wh.backend, wh.cfg, by_market=True)
         consent = journeys_consent(wh.backend)
         progress("marketing-mix model and budget", 1.0)
-        model, plan, start = next_budget(wh.backend, wh.cfg, draws=300)
+        model, media, plan, start = next_budget(wh.backend, wh.cfg, draws=300)
     return DemoResult(directory=directory, config=cfg, loads=loads, summary=summary,
                       goals=goals, decomposition=dec, value=value, attribution=credits,
                       seconds=time.perf_counter() - t0, one_off_key=bool(one_off),
-                      consent=consent, media=model.channel_summary(level=0.9),
+                      consent=consent, media=media,
                       media_fit=model.diagnostics_, budget=plan, budget_start=start)

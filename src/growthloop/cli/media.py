@@ -74,6 +74,9 @@ def mmm_fit(
     market: Annotated[str | None, typer.Option(
         "--market", help="--data: the market column (markets are fitted together).")
     ] = None,
+    money: Annotated[bool, typer.Option(
+        "--money", help="--data: the outcome is money in the spend's currency (revenue): "
+                        "report ROAS and ROI.")] = False,
     by: Annotated[str, typer.Option(
         "--by", help="Warehouse: 'market' (markets fitted together, the only choice).")
     ] = "market",
@@ -106,14 +109,13 @@ def mmm_fit(
                              "spend columns)")
         panel = mmm_table_file(data, date=date, target=target, spend=csv_list(spend),
                                market=market, controls=csv_list(controls))
-        money = False
         source = str(data)
     else:
         if by != "market":
             raise InputError(f"--by {by!r}: expected 'market'")
-        if spend or controls or market:
-            raise InputError("--spend, --controls and --market describe a --data file; the "
-                             "warehouse panel has its own")
+        if spend or controls or market or money:
+            raise InputError("--spend, --controls, --market and --money describe a --data "
+                             "file; the warehouse panel has its own")
         target = target or "new_users"
         with open_warehouse(config) as wh:
             panel = mmm_panel(wh.backend, wh.cfg, grain=grain.value, target=target)
@@ -166,7 +168,7 @@ def budget(
     outcome against the current plan and the constraints that bind."""
     with open_warehouse(config) as wh, progress() as bar:
         bar.add_task("fitting and planning", total=None)
-        _, plan, start = next_budget(wh.backend, wh.cfg, grain=grain.value, target=target,
+        _, _, plan, start = next_budget(wh.backend, wh.cfg, grain=grain.value, target=target,
                                   total=total, max_step=max_step,
                                   exploration_share=exploration,
                                   min_marginal_roi=min_marginal_roi, draws=draws, seed=seed)

@@ -798,7 +798,8 @@ def plan_budget(curves: ResponseCurves, total: float,
     pr = _Problem(rows, budget, lb, ub, start)
     p = _point(curves)
     current = curves.table.current.to_numpy()
-    cost = 0.0 if objective == "outcome" else 1.0
+    # profit pays the spend of every period of the horizon
+    cost = 0.0 if objective == "outcome" else float(h or 1)
     plan = _solve(pr, p, h, value_per_outcome, cost, current, seed)
     bad = _violations(plan, rows)
     if any(g > _TOL * budget for _, g in bad):

@@ -514,7 +514,8 @@ def driver_ranges(
 
     spend = monthly("spend").set_index(["market", "period"]).numerator
     users = monthly("new_users").set_index(["market", "period"]).numerator
-    cost = (spend.reindex(users.index, fill_value=0.0) / users.where(users > 0)).dropna()
+    cost = pd.Series(glossary.cost_per_signup(spend.reindex(users.index, fill_value=0.0),
+                                              users), index=users.index).dropna()
     conv = monthly("new_user_conversion", _conversion_end(backend, cfg))
     aov = monthly("average_order_value")
     rows = []

@@ -22,6 +22,7 @@ from ibis.backends import BaseBackend
 
 from growthloop.core import glossary
 from growthloop.core.config import Config
+from growthloop.core.errors import InputError
 from growthloop.decide.budget import BudgetPlan, budget_from_model
 from growthloop.ingest.summaries import read_frame
 from growthloop.metrics.compile import catalog
@@ -66,9 +67,9 @@ def fit_mmm(data: MMMData, *, method: str = "map", holdout: int = 0, draws: int 
     table = model.channel_summary(level=level)
     if money_target:
         for suffix in ("", "_low", "_high"):
-            table[f"roas{suffix}"] = table[f"per_spend{suffix}"]
-            table[f"roi{suffix}"] = glossary.roi(table[f"per_spend{suffix}"] * table.spend,
-                                                 table.spend)
+            revenue = table[f"per_spend{suffix}"] * table.spend
+            table[f"roas{suffix}"] = glossary.roas(revenue, table.spend)
+            table[f"roi{suffix}"] = glossary.roi(revenue, table.spend)
     else:
         table["cost_per_outcome"] = glossary.ratio(table.spend, table.contribution)
     return model, table
@@ -83,8 +84,9 @@ def is_money_target(cfg: Config | None, target: str) -> bool:
 def response_curves(model: MediaMixModel, *, points: int = 41, up_to: float = 3.0
                     ) -> pd.DataFrame:
     """Steady-state response per market and channel: the outcome per period at a constant
-    spend from 0 to ``up_to`` times the channel's mean spend (``points`` values, the mean
-    in ``mean_spend``); ``beta s_m hill(spend / x_mc, K, S)`` at the point estimate."""
+    spend from 0 to ``up_to`` times the channel's mean spend (``points`` values; the mean
+    and its outcome in ``mean_spend``, ``mean_outcome``); ``beta s_m hill(spend / x_mc,
+    K, S)`` at the point estimate."""
     from growthloop.models.mmm.transforms import hill
 
     model.check_fitted()
@@ -97,8 +99,11 @@ def response_curves(model: MediaMixModel, *, points: int = 41, up_to: float = 3.
             rel = grid / scale["x"][i, j]
             y = (float(p["beta"][i, j]) * scale["y"][i]
                  * np.asarray(hill(rel, p["half_saturation"][i, j], p["hill_shape"][j])))
+            at_mean = (float(p["beta"][i, j]) * scale["y"][i] * float(np.asarray(hill(
+                mean / scale["x"][i, j], p["half_saturation"][i, j], p["hill_shape"][j]))))
             rows += [{"market": m, "channel": c, "spend": float(g), "outcome": float(v),
-                      "mean_spend": mean} for g, v in zip(grid, y, strict=True)]
+                      "mean_spend": mean, "mean_outcome": at_mean}
+                     for g, v in zip(grid, y, strict=True)]
     return pd.DataFrame(rows)
 
 
@@ -107,16 +112,21 @@ def next_budget(backend: BaseBackend, cfg: Config, *, grain: str = "week",
                 max_step: float | None = 0.2, exploration_share: float = 0.05,
                 min_marginal_roi: float | None = None, method: str = "map",
                 draws: int = 500, seed: int = 0
-                ) -> tuple[MediaMixModel, BudgetPlan, dt.date]:
+                ) -> tuple[MediaMixModel, pd.DataFrame, BudgetPlan, dt.date]:
     """The next period's plan: the MMM fitted on the warehouse panel (``mmm_panel``),
     then ``budget_from_model`` with ``total`` (default: the mean spend per period of the
     last 4 periods), each pair within ``max_step`` of its current spend (the plan's
     +-20 % a week), ``exploration_share`` kept out for tests of new channels (the plan's
-    5-10 %) and an optional marginal-ROI floor (money outcomes). Also the first day of
-    the period planned (the one after the panel's last)."""
-    model, _ = fit_mmm(mmm_panel(backend, cfg, grain=grain, target=target), method=method,
-                       draws=draws, seed=seed)
+    5-10 %) and an optional marginal-ROI floor (money outcomes only). Returns the model,
+    its channel table (``fit_mmm``), the plan and the first day of the period planned
+    (the one after the panel's last)."""
+    money = is_money_target(cfg, target)
+    if min_marginal_roi is not None and not money:
+        raise InputError(f"a marginal-ROI floor needs a money outcome; {target!r} is a "
+                         "count (choose --target revenue)")
+    model, table = fit_mmm(mmm_panel(backend, cfg, grain=grain, target=target),
+                           method=method, draws=draws, seed=seed, money_target=money)
     constraints = {"max_step": max_step, "exploration_share": exploration_share,
                    "min_marginal_roi": min_marginal_roi}
     start = (model.data_.periods[-1] + pd.Timedelta(days=model.data_.period_days)).date()
-    return model, budget_from_model(model, total, constraints, seed=seed), start
+    return model, table, budget_from_model(model, total, constraints, seed=seed), start

@@ -43,9 +43,9 @@ def print_mmm(out: Console, table: pd.DataFrame, diagnostics: Mapping[str, Any],
              "of spend keeps half its effect"])
     d = diagnostics
     parts = [f"fit: {d.get('method', '?')}", f"{d.get('seconds', 0):.1f} s",
-             f"R2 {d.get('r2', float('nan')):.2f}", f"MAPE {d.get('mape', float('nan')):.1%}"]
-    if "holdout_mape" in d:
-        parts.append(f"holdout MAPE {d['holdout_mape']:.1%}")
+             f"R2 {d.get('r2', float('nan')):.2f}", f"WAPE {d.get('wape', float('nan')):.1%}"]
+    if "holdout_wape" in d:
+        parts.append(f"holdout WAPE {d['holdout_wape']:.1%}")
     if "r_hat_max" in d:
         parts += [f"R-hat max {d['r_hat_max']:.3f}", f"divergences {d['divergences']}"]
     if d.get("method") == "map":
@@ -104,8 +104,8 @@ def response_chart(curves: pd.DataFrame, path: str | Path, *, target: str) -> Pa
                                      legendgroup=c, showlegend=i == 1,
                                      line={"color": color}), row=i, col=1)
             mean = float(t.mean_spend.iloc[0])
-            at = t.iloc[(t.spend - mean).abs().argsort()[:1]]
-            fig.add_trace(go.Scatter(x=[mean], y=at.outcome, mode="markers",
+            fig.add_trace(go.Scatter(x=[mean], y=[float(t.mean_outcome.iloc[0])],
+                                     mode="markers",
                                      marker={"color": color, "size": 9}, legendgroup=c,
                                      showlegend=False, hovertemplate="mean spend %{x:,.0f}"),
                           row=i, col=1)

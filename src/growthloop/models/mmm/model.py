@@ -44,6 +44,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from growthloop.core import glossary
 from growthloop.core.errors import InputError
 from growthloop.core.estimator import Estimator
 from growthloop.models.mmm.transforms import half_life
@@ -336,7 +337,8 @@ class MediaMixModel(Estimator):
     warmup, chains : int
         NUTS only.
     holdout : int
-        Last periods kept out of the fit; their error is reported in ``diagnostics_``.
+        Last periods kept out of the fit; their error (WAPE: sum of absolute errors over
+        the sum of outcomes) is reported in ``diagnostics_``.
     seed : int
         Seed of the draws and of NUTS.
     """
@@ -395,12 +397,13 @@ class MediaMixModel(Estimator):
         resid = train.y - fitted
         diagnostics["r2"] = float(1 - (resid ** 2).sum() / ((train.y - train.y.mean(
             axis=1, keepdims=True)) ** 2).sum())
-        diagnostics["mape"] = float(np.mean(np.abs(resid) / np.maximum(train.y, 1e-9)))
+        # weighted absolute percentage error: periods without any outcome stay finite
+        diagnostics["wape"] = float(glossary.ratio(np.abs(resid).sum(), np.abs(train.y).sum()))
         if self.holdout:
             test = self._mean(self.params_, data)[:, -self.holdout:]
             actual = data.y[:, -self.holdout:]
-            diagnostics["holdout_mape"] = float(np.mean(np.abs(actual - test)
-                                                        / np.maximum(actual, 1e-9)))
+            diagnostics["holdout_wape"] = float(glossary.ratio(np.abs(actual - test).sum(),
+                                                               np.abs(actual).sum()))
         self.diagnostics_ = diagnostics
         return self
 
@@ -533,8 +536,8 @@ class MediaMixModel(Estimator):
         with np.errstate(divide="ignore", invalid="ignore"):
             per = contrib / np.where(spend > 0, spend, np.nan)[None]
             marginal = (more - contrib) / (0.01 * np.where(spend > 0, spend, np.nan))[None]
-            point_per = point / spend
-            point_marginal = (point_more - point) / (0.01 * spend)
+            point_per = glossary.ratio(point, spend)
+            point_marginal = glossary.ratio(point_more - point, 0.01 * spend)
         rows = []
         for i, m in enumerate(self.data_.markets):
             for j, c in enumerate(self.data_.channels):
