@@ -79,3 +79,16 @@ def load_fixture(tmp: Path, con, cfg, pseudo) -> None:
     for table, rows in files.items():
         res = ingest_file(con, cfg, table, write_csv(tmp / f"{table}.csv", rows), pseudo)
         assert res.rows_quarantined == 0, (table, res.reasons)
+
+
+# a KPI declared in the project file, exactly as a user would
+SHARE_RATE_KPI = """
+[[kpis]]
+name = "share_rate"
+description = "Sessions with a share / sessions."
+kind = "ratio"
+unit = "share"
+direction = "up"
+numerator = { source = "sessions", agg = "count", filter = { has_share = true } }
+denominator = { source = "sessions", agg = "count" }
+"""

@@ -9,7 +9,7 @@ import pytest
 from growthloop.core.errors import InputError
 from growthloop.metrics import builtin_catalog, compile_kpi
 from growthloop.warehouse import ibis_backend
-from metrics_fixture import load_fixture
+from metrics_fixture import SHARE_RATE_KPI, load_fixture
 
 JAN, FEB = "2025-01-01", "2025-02-01"
 NAN = float("nan")
@@ -107,16 +107,7 @@ def test_user_kpi_from_the_project_file(backend):
     from growthloop.core.config import DEFAULT_TOML, parse_config
     from growthloop.metrics import catalog
 
-    cfg = parse_config(DEFAULT_TOML + """
-[[kpis]]
-name = "share_rate"
-description = "Sessions with a share / sessions."
-kind = "ratio"
-unit = "share"
-direction = "up"
-numerator = { source = "sessions", agg = "count", filter = { has_share = true } }
-denominator = { source = "sessions", agg = "count" }
-
+    cfg = parse_config(DEFAULT_TOML + SHARE_RATE_KPI + """
 [[kpis]]
 name = "big_orders"
 description = "Orders kept worth 45 or more."

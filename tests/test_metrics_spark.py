@@ -20,6 +20,7 @@ from growthloop.metrics.customers import customer_summary
 from growthloop.metrics.journeys import build_paths
 from growthloop.simulate import simulate
 from growthloop.warehouse import connect, ibis_backend
+from metrics_fixture import SHARE_RATE_KPI
 
 # pyspark's collect leaves py4j's local sockets to the garbage collector.
 pytestmark = [
@@ -27,17 +28,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
 
-# a KPI declared in the project file, exactly as a user would
-PROJECT_KPI = """
-[[kpis]]
-name = "share_rate"
-description = "Sessions with a share / sessions."
-kind = "ratio"
-unit = "share"
-direction = "up"
-numerator = { source = "sessions", agg = "count", filter = { has_share = true } }
-denominator = { source = "sessions", agg = "count" }
-"""
+PROJECT_KPI = SHARE_RATE_KPI
 
 
 @pytest.fixture(scope="module")

@@ -104,7 +104,6 @@ class ResponseCurves:
     table: pd.DataFrame
     draws: dict[str, np.ndarray] = field(default_factory=dict)
     target: str = "outcome"
-    period_days: int = 7
 
 
 def _check_columns(df: pd.DataFrame, need: tuple[str, ...], what: str) -> None:
@@ -143,7 +142,7 @@ def _check_values(df: pd.DataFrame, what: str) -> None:
 
 
 def make_curves(table: pd.DataFrame, draws: pd.DataFrame | None = None, *,
-                target: str = "outcome", period_days: int = 7) -> ResponseCurves:
+                target: str = "outcome") -> ResponseCurves:
     """Checked curves from a table with one row per pair: ``market``, ``channel``,
     ``ceiling`` (outcome per period at saturation), ``half_spend`` (spend per period that
     gets half of it), ``shape``, ``current`` (spend per period now) and optionally
@@ -200,7 +199,7 @@ def make_curves(table: pd.DataFrame, draws: pd.DataFrame | None = None, *,
                 raise InputError(f"curve draws: {m}/{c} lacks {name} in some draws; "
                                  "expected every pair in every draw")
             out[name] = wide.to_numpy(np.float64)
-    return ResponseCurves(table=t, draws=out, target=target, period_days=period_days)
+    return ResponseCurves(table=t, draws=out, target=target)
 
 
 def _carry(history: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -230,7 +229,7 @@ def curves_from_model(model: MediaMixModel, *, last: int = 4) -> ResponseCurves:
         frame["carry"] = _carry(hist, frame.alpha.to_numpy())
     hist = np.stack([history[k] for k in zip(point.market, point.channel, strict=True)])
     point["current"] = hist[:, -last:].mean(axis=1)
-    return make_curves(point, draws, target=data.target, period_days=data.period_days)
+    return make_curves(point, draws, target=data.target)
 
 
 # --------------------------------------------------------------------------- response
@@ -566,8 +565,7 @@ def _closed_form(rows: list[_Row], budget: float, spend_all: bool, n: int,
                 found.append((f"{fam} sum to {_fmt(total)} > {rows[0].text}: "
                               + ", ".join(r.text for r in group),
                               [rows[0].name, *(r.name for r in group)]))
-        elif spend_all and fam in ("pair_max", "step_up", "roi_floor", "channel_max",
-                                   "market_max"):
+        elif spend_all and fam in ("pair_max", "step_up", "channel_max", "market_max"):
             covered = np.sum([r.coef for r in group], axis=0) > 0
             total = sum(r.hi for r in group)
             if covered.all() and total < budget - tol:
