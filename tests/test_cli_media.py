@@ -13,6 +13,7 @@ import pytest
 from conftest import KEY
 from growthloop.core.config import DEFAULT_TOML
 from growthloop.decide.media import fit_mmm, mmm_panel, mmm_table_file
+from growthloop.warehouse import connect
 from test_cli import run
 from test_models_mmm import _panel
 
@@ -77,7 +78,6 @@ def shop(tmp_path_factory) -> Path:
     from growthloop.ingest import ingest_file
     from growthloop.ingest.privacy import Pseudonymiser
     from growthloop.simulate import simulate
-    from growthloop.warehouse import connect
 
     d = tmp_path_factory.mktemp("mmm-shop")
     simulate(d / "shop", n_users=30_000, days=730, seed=5)
@@ -126,13 +126,41 @@ def test_warehouse_panel_and_fit(shop) -> None:
     spend = {(x["market"], x["channel"]): x["spend"] for x in doc["rows"]}
     assert spend[("ID", "live_commerce")] == pytest.approx(
         panel.x[i, 0].sum(), rel=1e-9)
+    # the fit is stored under its version: the same numbers, read back from the warehouse
+    version = doc["model_version"]
+    assert version.startswith("mmm-map/0.1.0/") and version in r.stderr
+    con = connect(shop / ".growthloop" / "warehouse.duckdb", read_only=True)
+    try:
+        stored = con.execute("SELECT market, channel, per_spend, half_life_days FROM "
+                             "mmm_channels WHERE model_version = ? ORDER BY ALL",
+                             [version]).fetchall()
+        contrib = con.execute("SELECT sum(contribution), count(*) FROM mmm_contributions "
+                              "WHERE model_version = ? AND market = 'ID' AND channel = "
+                              "'live_commerce'", [version]).fetchone()
+    finally:
+        con.close()
+    assert stored == sorted((x["market"], x["channel"], x["per_spend"], x["half_life_days"])
+                            for x in doc["rows"])
+    row = next(x for x in doc["rows"] if (x["market"], x["channel"]) == ("ID",
+                                                                        "live_commerce"))
+    assert contrib[0] == pytest.approx(row["contribution"], rel=1e-9)
+    assert contrib[1] == len(panel.periods)
 
 
 def test_budget_plan_as_json_and_table(shop) -> None:
     r = run("budget", "--json", "--draws", "100", "--max-step", "0.2", "--exploration",
-            "0.05", cwd=shop)
+            "0.05", "--refit", cwd=shop)
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
+    assert doc["refitted"] is True and "fitted and stored the model" in r.stderr
+    # the next plan reads the stored fit of the same period: the same plan, no refit
+    again = json.loads(run("budget", "--json", "--max-step", "0.2", cwd=shop).stdout)
+    assert again["refitted"] is False and again["model_version"] == doc["model_version"]
+    assert again["pairs"] == doc["pairs"]
+    # the channel figures show the stored model's incremental return beside attribution
+    roi = json.loads(run("roi", "--period", "all", "--json", cwd=shop).stdout)
+    assert roi["incremental"]["model_version"] == doc["model_version"]
+    assert len(roi["incremental"]["rows"]) == 32
     pairs = doc["pairs"]
     assert len(pairs) == 32 and doc["target"] == "new_users"
     current = sum(p["current"] for p in pairs)
@@ -169,3 +197,31 @@ def test_demo_shows_the_mmm_and_next_weeks_budget(tmp_path) -> None:
     assert doc["budget"]["period_starting"] > "2025-12-01"
     text = run("demo", "--dir", "d", "--users", "5000", cwd=tmp_path)
     assert "Marketing-mix model" in text.stdout and "Budget for the period" in text.stdout
+
+
+def test_lift_tests_from_a_file_narrow_their_channel(weekly, tmp_path) -> None:
+    path, _ = weekly
+    df = pd.read_csv(path)
+    mean = df[df.market == "m1"].c0.mean()
+    lift = tmp_path / "lift.csv"
+    # a holdout of m1 / c0 measured on its true curve: beta 0.24 x scale 300 x hill(1, 1,
+    # 1.5) = 36 sign-ups a week lost without its spend (``test_models_mmm._panel``)
+    pd.DataFrame([{"market": "m1", "channel": "c0", "spend": mean, "delta_spend": -mean,
+                   "lift": -36.0, "lift_se": 1.8}]).to_csv(lift, index=False)
+    args = ("mmm", "fit", "--data", str(path), "--target", "y", "--spend", "c0,c1,c2",
+            "--market", "market", "--draws", "200", "--json")
+    plain = json.loads(run(*args, cwd=tmp_path).stdout)
+    r = run(*args, "--lift-tests", str(lift), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+
+    def width(doc: dict) -> float:
+        row = next(x for x in doc["rows"] if (x["market"], x["channel"]) == ("m1", "c0"))
+        return row["per_spend_high"] - row["per_spend_low"]
+
+    assert width(json.loads(r.stdout)) < 0.8 * width(plain)
+    pd.DataFrame([{"market": "m9", "channel": "c0", "spend": 1, "delta_spend": 1,
+                   "lift": 1, "lift_se": 1}]).to_csv(lift, index=False)
+    bad = run(*args, "--lift-tests", str(lift), cwd=tmp_path)
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == (f"error: {lift}: row 1, field 'market': value 'm9'; "
+                                  "expected one of m0, m1, m2")

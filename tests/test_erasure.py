@@ -21,7 +21,7 @@ from growthloop.core.errors import InputError
 from growthloop.core.schema import ERASED, TABLES
 from growthloop.ingest import ingest_file
 from growthloop.ingest.privacy import Pseudonymiser, erase
-from growthloop.warehouse import connect
+from growthloop.warehouse import AGGREGATE_TABLES, connect
 from growthloop.warehouse.store import SCORE_COLUMNS, TAG_COLUMNS, insert_frame
 from test_ingest_rules import GOOD
 
@@ -107,7 +107,7 @@ OWNER = {
     "user_tags": lambda r, device: r["user_id"],
 }
 LINKS = {"users": ("referrer_id",), "referrals": ("inviter_id", "invitee_id")}
-NO_PERSON = ("ad_spend", "fx_rates", "loads", "schema_version")
+NO_PERSON = ("ad_spend", "fx_rates", "loads", "schema_version", *AGGREGATE_TABLES)
 
 
 def _frame(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:

@@ -192,3 +192,45 @@ def test_simulated_shop_truth_lies_in_the_intervals(tmp_path) -> None:
                      / (1 - k[r.market]) for r in s.itertuples()])
     covered = (s.per_spend_low <= want) & (want <= s.per_spend_high)
     assert len(s) == 32 and covered.sum() >= 24, s.assign(truth=want)
+
+
+def test_a_lift_test_calibrates_its_channel() -> None:
+    """A lift test measured on the true curve pulls the pair's fitted curve onto it."""
+    from growthloop.models.mmm.transforms import hill as jhill
+
+    df, _, _ = _panel(seed=2)
+    data = mmm_data(df, date="week", target="y", spend=["c0", "c1", "c2"], market="market")
+    # the true steady-state curve of m2 / c1 (``_panel``'s constants)
+    beta, k, shape, scale = 0.2 * 1.2, 0.8, 2.0, 50.0
+    mean = df[df.market == "m2"].c1.mean()
+
+    def f(s: float) -> float:
+        return beta * scale * float(np_hill(np.array(s / mean), k, shape))
+
+    spend, delta = mean, 0.5 * mean
+    lift = f(spend + delta) - f(spend)
+    tests = pd.DataFrame([{"market": "m2", "channel": "c1", "spend": spend,
+                           "delta_spend": delta, "lift": lift, "lift_se": 0.03 * lift}])
+
+    def fitted_lift(model: MediaMixModel) -> float:
+        p = model.params_
+        i, j = 2, 1
+        xs, ys = model.scale_["x"][i, j], model.scale_["y"][i]
+        h = [float(jhill(np.array(v / xs), p["half_saturation"][i, j], p["hill_shape"][j]))
+             for v in (spend + delta, spend)]
+        return float(p["beta"][i, j]) * ys * (h[0] - h[1])
+
+    plain = MediaMixModel(draws=200).fit(data)
+    calibrated = MediaMixModel(draws=200, calibration=tests).fit(data)
+    assert abs(fitted_lift(calibrated) / lift - 1) < 0.06
+    assert abs(fitted_lift(calibrated) / lift - 1) < abs(fitted_lift(plain) / lift - 1)
+    width = {name: float(np.diff(m.channel_summary().set_index(["market", "channel"]).loc[
+        ("m2", "c1"), ["per_spend_low", "per_spend_high"]].to_numpy())[0])
+        for name, m in (("plain", plain), ("calibrated", calibrated))}
+    assert width["calibrated"] < width["plain"]
+    bad = tests.assign(channel="c9")
+    with pytest.raises(InputError, match="calibration: row 1, field 'channel': value 'c9'; "
+                                         "expected one of c0, c1, c2"):
+        MediaMixModel(calibration=bad).fit(data)
+    with pytest.raises(InputError, match=r"field .lift_se.: value 0\.0;"):
+        MediaMixModel(calibration=tests.assign(lift_se=0.0)).fit(data)

@@ -26,7 +26,7 @@ from growthloop.decide.budget import BudgetPlan
 from growthloop.decide.channels import model_comparison
 from growthloop.decide.goals import goal_report
 from growthloop.decide.ltv import value_summary
-from growthloop.decide.media import next_budget
+from growthloop.decide.media import channel_table, next_budget
 from growthloop.ingest.consent import ConsentReport
 from growthloop.ingest.load import ingest_files
 from growthloop.metrics.journeys import journeys_consent
@@ -117,9 +117,10 @@ def demo(directory: Path | str = "demo", *, users: int = 50_000, days: int = 365
         credits = model_comparison(wh.backend, wh.cfg, by_market=True)
         consent = journeys_consent(wh.backend)
         progress("marketing-mix model and budget", 1.0)
-        model, media, plan, start = next_budget(wh.backend, wh.cfg, draws=300)
+        run = next_budget(wh, draws=300)
     return DemoResult(directory=directory, config=cfg, loads=loads, summary=summary,
                       goals=goals, decomposition=dec, value=value, attribution=credits,
                       seconds=time.perf_counter() - t0, one_off_key=bool(one_off),
-                      consent=consent, media=media,
-                      media_fit=model.diagnostics_, budget=plan, budget_start=start)
+                      consent=consent, media=channel_table(run.fit),
+                      media_fit=run.fit.meta["diagnostics"], budget=run.plan,
+                      budget_start=run.start)

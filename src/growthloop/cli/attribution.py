@@ -25,6 +25,7 @@ from growthloop.core.config import load_config
 from growthloop.core.dates import parse_day
 from growthloop.core.errors import InputError
 from growthloop.decide.channels import attribute, channel_economics
+from growthloop.decide.media import channel_table, stored_fit
 from growthloop.ingest.paths import read_paths
 from growthloop.metrics.journeys import (
     build_paths,
@@ -34,6 +35,7 @@ from growthloop.metrics.journeys import (
 )
 from growthloop.models.attribution import compare_models
 from growthloop.report.format import records, write_frame
+from growthloop.report.media import print_mmm
 from growthloop.report.privacy import privacy_doc, share_credits, share_economics, shared
 from growthloop.report.tables import (
     print_attribution,
@@ -188,6 +190,8 @@ def roi(
             df = share_economics(df, wh.cfg.privacy.min_group_size)
         currency = wh.cfg.reporting_currency
         consent = journeys_consent(wh.backend)
+        fit = stored_fit(wh)
+    incremental = None if fit is None else channel_table(fit)
     print_consent(consent)
     if out_file is not None:
         write_frame(df, out_file)
@@ -196,6 +200,13 @@ def roi(
     elif as_json:
         print_json({"model": model.value, "period": period.value, "currency": currency,
                     "privacy": privacy_doc(df, share), "consent": consent.as_dict(),
-                    "rows": records(df)})
+                    "rows": records(df), "incremental": None if fit is None else {
+                        "model_version": fit.version, "target": fit.meta["target"],
+                        "periods": [str(fit.meta["first_period"].date()),
+                                    str(fit.last_period)],
+                        "rows": records(incremental)}})
     else:
         print_economics(out, df, currency)
+        if fit is not None:
+            print_mmm(out, incremental, fit.meta["diagnostics"], target=fit.meta["target"],
+                      currency=currency, version=fit.version)

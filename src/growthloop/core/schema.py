@@ -565,5 +565,52 @@ def data_model_markdown() -> str:
         "| `model_version` | VARCHAR | Version of the scores the tags used. |",
         "| `tagged_on` | DATE | Day the tags were computed, UTC. |",
         "",
+        "## Marketing-mix fits: `mmm_models`, `mmm_channels`, `mmm_curves`,"
+        " `mmm_contributions`",
+        "",
+        "Written by `growthloop mmm fit` and `growthloop budget`"
+        " (`growthloop.warehouse.media_store`); each fit appends its rows under its"
+        " `model_version` (`mmm-<method>/<growthloop version>/<hash of the data range"
+        " and the point estimate>`) in one transaction, and the last 10 fits are kept."
+        " Aggregates per market, channel and period: no person's data. Money is in the"
+        " reporting currency; spend and outcomes are per period of the fit's grain.",
+        "",
+        "| table | column | meaning |",
+        "| --- | --- | --- |",
+        "| `mmm_models` | `model_version`, `fitted_at` | The fit and when (UTC). |",
+        "| `mmm_models` | `target`, `money` | The outcome KPI; whether it is money. |",
+        "| `mmm_models` | `method`, `grain_days` | `map` or `nuts`; 1 (daily) or 7"
+        " (weekly). |",
+        "| `mmm_models` | `first_period`, `last_period` | First days of the first and"
+        " last periods fitted. |",
+        "| `mmm_models` | `level`, `currency`, `diagnostics` | Interval level; reporting"
+        " currency; the fit's diagnostics as JSON (R2, WAPE, R-hat, divergences,"
+        " seconds). |",
+        "| `mmm_channels` | `market`, `channel`, `spend` | The pair and its spend over the"
+        " fit. |",
+        "| `mmm_channels` | `contribution`, `contribution_share` | Outcome the pair's"
+        " spend caused over the fit, and its share of the market's outcome. |",
+        "| `mmm_channels` | `per_spend`, `per_spend_low`, `per_spend_high` | Contribution"
+        " per unit of spend (ROAS for money) and its interval. |",
+        "| `mmm_channels` | `marginal_per_spend`, `marginal_low`, `marginal_high` | The"
+        " same for the next 1 % of spend. |",
+        "| `mmm_channels` | `roi`, `roi_low`, `roi_high` | ROAS - 1 (money outcomes;"
+        " NULL for counts). |",
+        "| `mmm_channels` | `cost_per_outcome` | Spend per incremental outcome (counts;"
+        " NULL for money). |",
+        "| `mmm_channels` | `alpha`, `half_life_days` | Adstock carry-over per period"
+        " and its half-life in days. |",
+        "| `mmm_curves` | `draw` | 0: the point estimate; 1..n: posterior draws. |",
+        "| `mmm_curves` | `market`, `channel`, `ceiling`, `half_spend`, `shape` | The"
+        " steady-state response `ceiling * s^shape / (s^shape + half_spend^shape)` per"
+        " period at a constant spend `s`. |",
+        "| `mmm_curves` | `alpha`, `carry` | Carry-over, and the adstock past spend"
+        " leaves after the last period. |",
+        "| `mmm_curves` | `current` | Spend per period now (mean of the last 4"
+        " periods; draw 0 only). |",
+        "| `mmm_contributions` | `market`, `channel`, `period`, `spend`,"
+        " `contribution` | Each fitted period's spend and the outcome it caused (point"
+        " estimate). |",
+        "",
     ]
     return "\n".join(out)

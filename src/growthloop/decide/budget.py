@@ -79,8 +79,8 @@ from growthloop.core.errors import GrowthloopError, InputError
 from growthloop.models.mmm import MediaMixModel
 
 __all__ = ["BudgetConstraints", "BudgetPlan", "InfeasibleBudgetError", "MixRule",
-           "ResponseCurves", "budget_from_model", "carry_over_outcome", "curves_from_model",
-           "make_curves", "plan_budget"]
+           "ResponseCurves", "budget_from_model", "carry_over_outcome", "curve_frames",
+           "curves_from_model", "make_curves", "plan_budget"]
 
 _PARAMS = ("ceiling", "half_spend", "shape", "alpha", "carry")
 _TOL = 1e-6  # of the budget: constraint check after solving
@@ -211,10 +211,12 @@ def _carry(history: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return (1.0 - alpha) * (weights * history).sum(axis=-1)
 
 
-def curves_from_model(model: MediaMixModel, *, last: int = 4) -> ResponseCurves:
-    """The fitted model's curves (``MediaMixModel.curve_parameters``) with each pair's
-    current spend (mean of the last ``last`` fitted periods), its carry-over and the
-    posterior draws, all matched by market and channel name."""
+def curve_frames(model: MediaMixModel, *, last: int = 4
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The fitted model's curves as two frames, for ``make_curves`` or the warehouse: the
+    point estimate (``MediaMixModel.curve_parameters``) with each pair's ``current``
+    spend (mean of the last ``last`` fitted periods) and ``carry`` (adstock after the last
+    period), and the posterior draws with their own ``carry``."""
     model.check_fitted()
     data = model.data_
     if not (isinstance(last, int) and 1 <= last <= len(data.periods)):
@@ -229,7 +231,14 @@ def curves_from_model(model: MediaMixModel, *, last: int = 4) -> ResponseCurves:
         frame["carry"] = _carry(hist, frame.alpha.to_numpy())
     hist = np.stack([history[k] for k in zip(point.market, point.channel, strict=True)])
     point["current"] = hist[:, -last:].mean(axis=1)
-    return make_curves(point, draws, target=data.target)
+    return point, draws
+
+
+def curves_from_model(model: MediaMixModel, *, last: int = 4) -> ResponseCurves:
+    """The fitted model's curves (``curve_frames``): current spend, carry-over and the
+    posterior draws, all matched by market and channel name."""
+    point, draws = curve_frames(model, last=last)
+    return make_curves(point, draws, target=model.data_.target)
 
 
 # --------------------------------------------------------------------------- response

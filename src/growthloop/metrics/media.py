@@ -31,9 +31,10 @@ MEDIA_GRAINS = ("day", "week")
 
 
 def media_panel(backend: BaseBackend, cfg: Config, *, grain: str = "week",
-                target: str = "new_users") -> pd.DataFrame:
+                target: str = "new_users", end: dt.date | None = None) -> pd.DataFrame:
     """``market``, ``period`` (first day), ``target`` and one spend column per channel
-    with any spend (in the reporting currency), complete periods only."""
+    with any spend (in the reporting currency), complete periods only, of the days
+    before ``end`` (default: all)."""
     if grain not in MEDIA_GRAINS:
         raise InputError(f"grain {grain!r}: expected one of {', '.join(MEDIA_GRAINS)}")
     kpi = catalog(cfg).get(target)
@@ -46,8 +47,11 @@ def media_panel(backend: BaseBackend, cfg: Config, *, grain: str = "week",
         raise InputError(f"target {target!r} has no rows in the warehouse; load its data "
                          "first")
     first, last = pd.to_datetime(daily.period).min(), pd.to_datetime(daily.period).max()
-    y = compile_kpi(target, backend, cfg, grain=grain, by=["market"]).execute()
-    spend = compile_kpi("spend", backend, cfg, grain=grain, by=["market", "channel"]).execute()
+    if end is not None:  # the data's last day, or the one before ``end``
+        last = min(last, pd.Timestamp(end) - pd.Timedelta(days=1))
+    y = compile_kpi(target, backend, cfg, grain=grain, by=["market"], end=end).execute()
+    spend = compile_kpi("spend", backend, cfg, grain=grain, by=["market", "channel"],
+                        end=end).execute()
     if spend.empty or not (spend.value > 0).any():
         raise InputError("ad_spend has no spend; a marketing-mix model needs spend per "
                          "channel (load ad_spend)")

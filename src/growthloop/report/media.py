@@ -3,7 +3,7 @@ the fit's diagnostics, and response curves as a standalone HTML chart."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from growthloop.report.charts import write_html
 from growthloop.report.format import number
 from growthloop.report.layout import Col, emit, paragraph
 
-__all__ = ["print_budget", "print_mmm", "response_chart"]
+__all__ = ["print_budget", "print_loop", "print_mmm", "response_chart"]
 
 
 def _interval(lo: float, hi: float) -> str:
@@ -22,9 +22,9 @@ def _interval(lo: float, hi: float) -> str:
 
 
 def print_mmm(out: Console, table: pd.DataFrame, diagnostics: Mapping[str, Any], *,
-              target: str, currency: str | None) -> None:
-    """The channel table of ``growthloop.decide.media.fit_mmm`` and one line of fit
-    diagnostics."""
+              target: str, currency: str | None, version: str | None = None) -> None:
+    """The channel table of ``growthloop.decide.media.fit_mmm`` (or of a stored fit,
+    ``version``) and one line of fit diagnostics."""
     level = table.attrs.get("level", 0.9)
     money = "roas" in table.columns
     per = "ROAS" if money else f"{target} per {currency or 'unit'}"
@@ -35,7 +35,8 @@ def print_mmm(out: Console, table: pd.DataFrame, diagnostics: Mapping[str, Any],
              number(r.per_spend), _interval(r.per_spend_low, r.per_spend_high),
              number(r.marginal_per_spend), number(r.half_life_days)]
             for r in table.itertuples(index=False)]
-    emit(out, f"Marketing-mix model: {target} caused by each channel's spend", cols, rows,
+    title = f"Marketing-mix model: {target} caused by each channel's spend"
+    emit(out, title + (f" (model {version})" if version else ""), cols, rows,
          keys=2, legend=[
              f"per spend: {per} (the channel's contribution / its spend), with its "
              f"{level:.0%} interval; marginal: the same for the next 1 % of spend",
@@ -83,6 +84,41 @@ def print_budget(out: Console, plan: Any, *, target: str, currency: str | None,
     if plan.unallocated > 0:
         parts.append(f"unallocated {number(plan.unallocated)}")
     paragraph(out, "; ".join(parts))
+
+
+def print_loop(out: Console, steps: Sequence[Any], *, target: str,
+               currency: str | None) -> None:
+    """Steps of ``growthloop.decide.loop.run_loop``: one line per step, then the last
+    step's channel checks and its plan with the reason of each change."""
+    cols = [Col("as of", False), Col("model", False), Col("flagged", False),
+            Col("spend now"), Col("planned"), Col(f"{target} change")]
+    rows = []
+    for s in steps:
+        tot = s.plan.totals
+        flagged = ", ".join(f"{m}/{c}" for m, c in s.flagged) or "-"
+        rows.append([str(s.as_of), s.fit.version.rsplit("/", 1)[-1]
+                     + (" (refitted)" if s.refitted else ""), flagged,
+                     number(tot.spend["current"]), number(tot.spend["plan"]),
+                     f"{number(tot.outcome['change'])}"])
+    emit(out, f"Re-allocation loop ({steps[-1].cadence})", cols, rows, legend=(
+        "flagged: pairs whose observed return left the model's expectation; "
+        f"{target} change: expected per week, the plan against the current spend"))
+    last = steps[-1]
+    p = last.performance
+    cols = [Col("market", False), Col("channel", False), Col("observed"), Col("expected"),
+            Col("ratio"), Col("z")]
+    rows = [[r.market, r.channel, number(r.observed), number(r.expected),
+             f"{r.performance:.2f}", f"{r.z:+.1f}" + (" shifted" if r.shifted else "")]
+            for r in p.itertuples(index=False)]
+    emit(out, f"Channel checks at {last.as_of}: {target} credited to each channel against "
+              "the model's expectation", cols, rows, keys=2)
+    t = last.plan.table
+    money = f" ({currency})" if currency else ""
+    cols = [Col("market", False), Col("channel", False), Col("current"), Col("planned"),
+            Col("reason", False)]
+    rows = [[r.market, r.channel, number(r.current), number(r.planned),
+             last.reasons.loc[(r.market, r.channel)]] for r in t.itertuples(index=False)]
+    emit(out, f"Plan per week from {last.as_of}{money}", cols, rows, keys=2)
 
 
 def response_chart(curves: pd.DataFrame, path: str | Path, *, target: str) -> Path:

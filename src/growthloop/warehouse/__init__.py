@@ -1,7 +1,9 @@
 """The embedded DuckDB warehouse: the connection and its migrations (``connection``) and
-the store of derived tables (``store``)."""
+the stores of derived tables (``store``: customer scores and tags; ``media_store``:
+marketing-mix fits)."""
 
 from growthloop.warehouse.connection import (
+    AGGREGATE_TABLES,
     DERIVED_PERSON_TABLES,
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -14,6 +16,7 @@ from growthloop.warehouse.connection import (
 )
 
 __all__ = [
+    "AGGREGATE_TABLES",
     "DERIVED_PERSON_TABLES",
     "MIGRATIONS",
     "SCHEMA_VERSION",

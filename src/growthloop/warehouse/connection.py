@@ -3,7 +3,8 @@
 The warehouse is one DuckDB file. Canonical tables are created from
 ``growthloop.core.schema``; ``quarantine`` keeps rejected rows and ``loads`` records
 every file ingested; ``customer_scores`` and ``user_tags`` hold what
-``growthloop.decide.scores`` derives per customer (``growthloop.warehouse.store``).
+``growthloop.decide.scores`` derives per customer (``growthloop.warehouse.store``);
+the ``mmm_*`` tables hold the marketing-mix fits (``growthloop.warehouse.media_store``).
 ``schema_version`` holds the number of
 the last migration applied, so an older file is upgraded in place and a newer one
 is refused.
@@ -29,6 +30,7 @@ from growthloop.core.errors import WarehouseError
 from growthloop.core.schema import TABLES, Table
 
 __all__ = [
+    "AGGREGATE_TABLES",
     "DERIVED_PERSON_TABLES",
     "SCHEMA_VERSION",
     "Warehouse",
@@ -84,8 +86,52 @@ def _v2(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2]
+def _v3(con: duckdb.DuckDBPyConnection) -> None:
+    """Marketing-mix results (``growthloop.warehouse.media_store``): each fit appends its
+    rows under a new ``model_version``, and each step of the re-allocation loop its plan
+    (``budget_plans``); no person's data (aggregates per market, channel and period)."""
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS mmm_models (
+            model_version VARCHAR, fitted_at TIMESTAMP, target VARCHAR, money BOOLEAN,
+            method VARCHAR, grain_days INTEGER, first_period DATE, last_period DATE,
+            level DOUBLE, currency VARCHAR, diagnostics VARCHAR)"""
+    )
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS mmm_channels (
+            model_version VARCHAR, market VARCHAR, channel VARCHAR, spend DOUBLE,
+            contribution DOUBLE, contribution_share DOUBLE, per_spend DOUBLE,
+            per_spend_low DOUBLE, per_spend_high DOUBLE, marginal_per_spend DOUBLE,
+            marginal_low DOUBLE, marginal_high DOUBLE, roi DOUBLE, roi_low DOUBLE,
+            roi_high DOUBLE, cost_per_outcome DOUBLE, alpha DOUBLE, half_life_days DOUBLE)"""
+    )
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS mmm_curves (
+            model_version VARCHAR, draw INTEGER, market VARCHAR, channel VARCHAR,
+            ceiling DOUBLE, half_spend DOUBLE, shape DOUBLE, alpha DOUBLE, carry DOUBLE,
+            "current" DOUBLE)"""
+    )
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS mmm_contributions (
+            model_version VARCHAR, market VARCHAR, channel VARCHAR, period DATE,
+            spend DOUBLE, contribution DOUBLE)"""
+    )
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS budget_plans (
+            as_of DATE, cadence VARCHAR, target VARCHAR, market VARCHAR, channel VARCHAR,
+            current DOUBLE, planned DOUBLE, change_share DOUBLE, observed DOUBLE,
+            expected DOUBLE, performance DOUBLE, z DOUBLE, shifted BOOLEAN,
+            shift_since DATE, reason VARCHAR, model_version VARCHAR,
+            created_at TIMESTAMP)"""
+    )
+
+
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+#: Derived tables of aggregates only (no person's identifier): erasure has nothing to do
+#: there.
+AGGREGATE_TABLES: tuple[str, ...] = ("mmm_models", "mmm_channels", "mmm_curves",
+                                     "mmm_contributions", "budget_plans")
 
 #: Tables derived from people's data, outside ``schema.TABLES``, with the columns that hold a
 #: person's (pseudonymised) identifier; ``privacy.erase`` deletes from them too.

@@ -36,6 +36,8 @@ References
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -193,7 +195,8 @@ def _design(data: MMMData, z_stats: tuple[np.ndarray, np.ndarray] | None = None
             "z": z, "y_scale": y_scale, "x_scale": x_scale, "z_mean": z_mean, "z_sd": z_sd}
 
 
-def _numpyro_model(x: Any, fourier: Any, trend: Any, z: Any, y: Any = None) -> None:
+def _numpyro_model(x: Any, fourier: Any, trend: Any, z: Any, lift: Any = None,
+                   y: Any = None) -> None:
     import jax.numpy as jnp
     import numpyro
     import numpyro.distributions as dist
@@ -231,7 +234,59 @@ def _numpyro_model(x: Any, fourier: Any, trend: Any, z: Any, y: Any = None) -> N
         (M, z.shape[-1])).to_event(2))
     mu = (intercept[:, None] + slope[:, None] * trend[None, :] + season @ fourier.T
           + jnp.einsum("mtk,mk->mt", z, gamma) + media.sum(axis=1))
+    if lift is not None:  # lift tests on the steady-state curve (PyMC-Marketing's form)
+        m, c = lift["market"], lift["channel"]
+        curve = beta[m, c] * (hill(lift["spend"] + lift["delta"], k[m, c], shape[c])
+                              - hill(lift["spend"], k[m, c], shape[c]))
+        numpyro.sample("lift_test", dist.Normal(curve, lift["se"]).to_event(1),
+                       obs=lift["lift"])
     numpyro.sample("y", dist.Normal(mu, sigma[:, None]).to_event(2), obs=y)
+
+
+LIFT_COLUMNS = ("channel", "spend", "delta_spend", "lift", "lift_se")
+
+
+def _lift_tests(table: pd.DataFrame | None, data: MMMData, d: dict[str, np.ndarray]
+                ) -> dict[str, np.ndarray] | None:
+    """The lift tests of ``table`` checked against the data's names and scaled as the
+    model sees them (spend by ``x_scale``, lift by ``y_scale``), or None."""
+    if table is None or len(table) == 0:
+        return None
+    if not isinstance(table, pd.DataFrame):
+        raise InputError("calibration must be a table of lift tests (a DataFrame)")
+    src = table.attrs.get("source", "calibration")
+    need = [*LIFT_COLUMNS, *(["market"] if len(data.markets) > 1 else [])]
+    missing = [c for c in need if c not in table.columns]
+    if missing:
+        raise InputError(f"{src}: no column {', '.join(map(repr, missing))}; it has "
+                         f"{', '.join(map(str, table.columns))}")
+    t = table.reset_index(drop=True)
+    markets = (t["market"].astype(str) if "market" in t
+               else pd.Series([data.markets[0]] * len(t)))
+    for col, names in (("market", data.markets), ("channel", data.channels)):
+        values = markets if col == "market" else t["channel"].astype(str)
+        bad = ~values.isin(names)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(f"{src}: row {i + 1}, field {col!r}: value "
+                             f"{values.iloc[i]!r}; expected one of {', '.join(names)}")
+    spend = _numeric(t, "spend", src, minimum=0.0)
+    delta = _numeric(t, "delta_spend", src)
+    lift = _numeric(t, "lift", src)
+    se = _numeric(t, "lift_se", src)
+    for i in range(len(t)):
+        if delta[i] == 0 or spend[i] + delta[i] < 0:
+            raise InputError(f"{src}: row {i + 1}, field 'delta_spend': value "
+                             f"{float(delta[i])!r}; expected a change that is not 0 and leaves "
+                             "spend >= 0")
+        if not se[i] > 0:
+            raise InputError(f"{src}: row {i + 1}, field 'lift_se': value "
+                             f"{float(se[i])!r}; expected a standard error > 0")
+    m = np.array([data.markets.index(v) for v in markets])
+    c = np.array([data.channels.index(v) for v in t["channel"].astype(str)])
+    xs, ys = d["x_scale"][m, c], d["y_scale"][m]
+    return {"market": m, "channel": c, "spend": spend / xs, "delta": delta / xs,
+            "lift": lift / ys, "se": se / ys}
 
 
 def _mode(fg: Any, x0: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, Any]:
@@ -341,19 +396,31 @@ class MediaMixModel(Estimator):
         the sum of outcomes) is reported in ``diagnostics_``.
     seed : int
         Seed of the draws and of NUTS.
+    calibration : DataFrame, optional
+        Lift tests (a geo or audience holdout of a channel's spend), one row each:
+        ``market`` (optional with one market), ``channel``, ``spend`` (spend per period
+        before the test), ``delta_spend`` (the change the test made), ``lift`` (the
+        change of the outcome per period it measured) and ``lift_se`` (its standard
+        error). Each adds ``lift ~ Normal(f(spend + delta) - f(spend), lift_se)`` on the
+        pair's steady-state curve ``f`` to the likelihood (the calibration of
+        PyMC-Marketing's ``add_lift_test_measurements``; Jin et al. 2017, sec. 6, on
+        priors from experiments), so the channel's curve is pulled toward what the test
+        measured.
     """
 
     fitted_attribute = "params_"
     fit_signature = "fit(data)"
 
     def __init__(self, *, method: Literal["map", "nuts"] = "map", draws: int = 500,
-                 warmup: int = 500, chains: int = 2, holdout: int = 0, seed: int = 0) -> None:
+                 warmup: int = 500, chains: int = 2, holdout: int = 0, seed: int = 0,
+                 calibration: pd.DataFrame | None = None) -> None:
         self.method = method
         self.draws = draws
         self.warmup = warmup
         self.chains = chains
         self.holdout = holdout
         self.seed = seed
+        self.calibration = calibration
 
     def _check_settings(self, n_periods: int) -> None:
         if self.method not in ("map", "nuts"):
@@ -377,7 +444,8 @@ class MediaMixModel(Estimator):
         self._check_settings(len(data.periods))
         train = data.head(len(data.periods) - self.holdout)
         d = _design(train)
-        args = {k: d[k] for k in ("x", "fourier", "trend", "z")}
+        args: dict[str, Any] = {k: d[k] for k in ("x", "fourier", "trend", "z")}
+        args["lift"] = _lift_tests(self.calibration, train, d)
         started = time.perf_counter()
         if self.method == "map":
             samples, diagnostics = self._laplace(args, d["y"])
@@ -411,11 +479,12 @@ class MediaMixModel(Estimator):
 
     def _laplace(self, args: dict[str, np.ndarray], y: np.ndarray
                  ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        import jax
         import jax.numpy as jnp
         from jax.flatten_util import ravel_pytree
         from threadpoolctl import threadpool_limits
 
-        kw = {k: jnp.asarray(v) for k, v in {**args, "y": y}.items()}
+        kw = jax.tree_util.tree_map(jnp.asarray, {**args, "y": y})
         dims = (*args["x"].shape[:2], args["fourier"].shape[-1], args["z"].shape[-1])
         flat0 = ravel_pytree(_start(*dims))[0]
         value_grad, constrain = _jitted()
@@ -437,7 +506,7 @@ class MediaMixModel(Estimator):
                                           method="eigh")
         flat = jnp.asarray(np.vstack([x, x + eps]))
         out = constrain(flat, kw, dims)
-        samples = {k: np.asarray(v) for k, v in out.items() if k != "y"}
+        samples = {k: np.asarray(v) for k, v in out.items() if k not in ("y", "lift_test")}
         return samples, {"method": "map", "converged": bool(res.success), "n_iter": res.nit,
                          "hessian_positive_definite": ok, "log_density": -fx,
                          "max_gradient": float(np.max(np.abs(gx)))}
@@ -458,7 +527,8 @@ class MediaMixModel(Estimator):
         r_hat = max(float(np.nanmax(s["r_hat"])) for s in stats.values())
         ess = min(float(np.nanmin(s["n_eff"])) for s in stats.values())
         divergences = int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum())
-        samples = {k: np.asarray(v) for k, v in mcmc.get_samples().items()}
+        samples = {k: np.asarray(v) for k, v in mcmc.get_samples().items()
+                   if k != "lift_test"}
         return samples, {"method": "nuts", "converged": r_hat < 1.01, "r_hat_max": r_hat,
                          "ess_min": ess, "divergences": divergences}
 
@@ -518,6 +588,37 @@ class MediaMixModel(Estimator):
         per = jax.vmap(lambda p: _media(p, x).sum(axis=-1))(
             {k: jnp.asarray(source[k]) for k in keys})
         return np.asarray(per) * self.scale_["y"][None, :, None]
+
+    def version(self) -> str:
+        """``mmm-<method>/<growthloop version>/<hash>``: the hash of the markets, channels,
+        controls, fitted periods and point estimate (``params_``), so the same fit on the
+        same data gives the same version."""
+        from growthloop import __version__
+
+        self.check_fitted()
+        d = self.data_
+        doc = {"markets": d.markets, "channels": d.channels, "controls": d.controls,
+               "periods": [str(d.periods[0].date()), str(d.periods[-1].date())],
+               "days": d.period_days, "target": d.target,
+               "params": {k: np.round(np.asarray(v, dtype=np.float64), 10).tolist()
+                          for k, v in sorted(self.params_.items())}}
+        digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
+        return f"mmm-{self.method}/{__version__}/{digest}"
+
+    def contributions_over_time(self) -> pd.DataFrame:
+        """Each channel's contribution per fitted period at the point estimate, in the
+        outcome's units: ``market``, ``channel``, ``period`` (first day), ``spend``,
+        ``contribution``."""
+        self.check_fitted()
+        d = self.data_
+        per = np.asarray(_media(self.params_, d.x / self.scale_["x"][..., None]))
+        per = per * self.scale_["y"][:, None, None]
+        M, C, T = per.shape
+        return pd.DataFrame({
+            "market": np.repeat(d.markets, C * T),
+            "channel": np.tile(np.repeat(d.channels, T), M),
+            "period": np.tile(d.periods.values, M * C),
+            "spend": d.x.ravel(), "contribution": per.ravel()})
 
     def channel_summary(self, level: float = 0.9) -> pd.DataFrame:
         """Per market and channel: spend, contribution and its share, outcome per unit of

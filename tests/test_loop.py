@@ -1,0 +1,100 @@
+"""The re-allocation loop on a simulated shop with a planted shock: the shocked channel is
+flagged within two weekly steps, nothing else is, and the budget moves away from it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from conftest import KEY
+from growthloop.core.config import DEFAULT_TOML
+from test_cli import run
+
+SHOCK = dt.date(2025, 7, 7)  # a Monday: the weekly steps fall on the shock's day
+
+
+@pytest.fixture(scope="module")
+def shocked(tmp_path_factory) -> Path:
+    """200,000 users over 2025, social ads in DE at half their effect from SHOCK on."""
+    from growthloop.core.config import default_config
+    from growthloop.ingest import ingest_file
+    from growthloop.ingest.privacy import Pseudonymiser
+    from growthloop.simulate import Shock, simulate
+    from growthloop.warehouse import connect
+
+    d = tmp_path_factory.mktemp("loop-shop")
+    simulate(d / "shop", n_users=200_000, days=365, seed=3,
+             shocks=[Shock("social_ads", "DE", SHOCK, 0.5)])
+    (d / "growthloop.toml").write_text(DEFAULT_TOML)
+    (d / ".growthloop").mkdir()
+    con = connect(d / ".growthloop" / "warehouse.duckdb")
+    for name in ("users", "fx_rates", "ad_spend"):
+        ingest_file(con, default_config(), name, d / "shop" / f"{name}.parquet",
+                    Pseudonymiser(KEY.encode()))
+    con.close()
+    truth = json.loads((d / "shop" / "truth.json").read_text())
+    assert truth["shocks"][0]["factor"] == 0.5
+    return d
+
+
+@pytest.mark.slow
+def test_a_halved_channel_is_flagged_within_two_weekly_steps(shocked) -> None:
+    last = SHOCK + dt.timedelta(days=21)
+    r = run("budget", "--cadence", "weekly", "--as-of", str(last), "--steps", "4",
+            "--draws", "100", "--json", cwd=shocked)
+    assert r.returncode == 0, r.stderr
+    steps = json.loads(r.stdout)["steps"]
+    assert [s["as_of"] for s in steps] == [str(SHOCK + dt.timedelta(days=7 * k))
+                                           for k in range(4)]
+    # the first step fits the model on the days before it; the others reuse that fit
+    assert [s["refitted"] for s in steps] == [True, False, False, False]
+    assert len({s["model_version"] for s in steps}) == 1
+    flagged = [[(f["market"], f["channel"]) for f in s["flagged"]] for s in steps]
+    # nothing before the shock; DE social ads by the second step after it, nothing else
+    assert flagged[0] == []
+    assert all(f in ([], [("DE", "social_ads")]) for f in flagged), flagged
+    assert flagged[2] == flagged[3] == [("DE", "social_ads")]
+    perf = {(p["market"], p["channel"]): p for p in steps[3]["performance"]}
+    de = perf[("DE", "social_ads")]
+    assert de["shift_since"] == str(SHOCK) and de["z"] < -3.5
+    assert 0.35 < de["factor"] < 0.7  # the truth: 0.5
+    pair = next(p for p in steps[3]["pairs"] if (p["market"], p["channel"]) == (
+        "DE", "social_ads"))
+    assert pair["reason"].startswith("return shifted: 0.5") and "curve scaled by" in pair[
+        "reason"]
+    # every step is stored with its reasons
+    from growthloop.warehouse import connect
+
+    con = connect(shocked / ".growthloop" / "warehouse.duckdb", read_only=True)
+    try:
+        stored = con.execute("SELECT as_of, count(*), count(reason), sum(shifted::INT) "
+                             "FROM budget_plans GROUP BY ALL ORDER BY 1").fetchall()
+    finally:
+        con.close()
+    assert [(str(a), n, k) for a, n, k, _ in stored] == [(s["as_of"], 32, 32) for s in steps]
+    assert [int(f) for *_, f in stored] == [len(f) for f in flagged]
+
+
+@pytest.mark.slow
+def test_the_flag_moves_budget_away_from_the_shocked_channel(shocked) -> None:
+    from growthloop.decide.loop import loop_step
+    from growthloop.warehouse import Warehouse
+
+    day = SHOCK + dt.timedelta(days=14)
+    with Warehouse.open(shocked / "growthloop.toml") as wh:
+        blind = loop_step(wh, day, cadence="weekly", z_crit=math.inf, max_step=None,
+                          draws=100)
+        seen = loop_step(wh, day, cadence="weekly", max_step=None, draws=100)
+    key = ("DE", "social_ads")
+    assert blind.flagged == [] and key in seen.flagged
+    plan = {k: t.set_index(["market", "channel"]).planned for k, t in (
+        ("blind", blind.plan.table), ("seen", seen.plan.table))}
+    # the same budget, less of it on the shocked pair once its curve is scaled down
+    assert plan["seen"].sum() == pytest.approx(plan["blind"].sum(), rel=1e-9)
+    assert plan["seen"][key] < 0.9 * plan["blind"][key]
+    factor = seen.performance.set_index(["market", "channel"]).factor[key]
+    assert 0.35 < factor < 0.7
