@@ -16,6 +16,7 @@ market, the median error and interval coverage of the pooled and the alone fits.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import math
 import tempfile
@@ -70,12 +71,16 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--grain", choices=("week", "day"), default="week")
     ap.add_argument("--method", choices=("map", "nuts"), default="map")
+    ap.add_argument("--start", type=dt.date.fromisoformat, default=None,
+                    help="first simulated day (default: --days before today, so that "
+                         "ingest, which refuses future rows, keeps every day)")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         t0 = time.perf_counter()
+        start = a.start or dt.date.today() - dt.timedelta(days=a.days + 1)
         truth = json.loads(json.dumps(simulate(d / "shop", n_users=a.users, days=a.days,
-                                               seed=a.seed)))
+                                               seed=a.seed, start=start)))
         cfg = default_config()
         con = connect(d / "w.duckdb")
         for name in ("users", "fx_rates", "ad_spend"):

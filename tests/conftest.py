@@ -85,3 +85,20 @@ def write_csv(path: Path, rows: list[dict[str, object]]) -> Path:
         for r in rows:
             w.writerow({k: "" if v is None else v for k, v in r.items()})
     return path
+
+
+def media_project(d: Path, *, n_users: int, days: int, seed: int, shocks=()) -> Path:
+    """A project in ``d`` over a simulated shop (with planted ``shocks``) whose warehouse
+    holds users, FX rates and ad spend: what the marketing-mix commands read."""
+    from growthloop.ingest import ingest_file
+    from growthloop.simulate import simulate
+
+    simulate(d / "shop", n_users=n_users, days=days, seed=seed, shocks=shocks)
+    (d / "growthloop.toml").write_text(DEFAULT_TOML)
+    (d / ".growthloop").mkdir()
+    con = connect(d / ".growthloop" / "warehouse.duckdb")
+    for name in ("users", "fx_rates", "ad_spend"):
+        ingest_file(con, default_config(), name, d / "shop" / f"{name}.parquet",
+                    Pseudonymiser(KEY.encode()))
+    con.close()
+    return d

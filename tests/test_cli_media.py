@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import KEY
-from growthloop.core.config import DEFAULT_TOML
+from conftest import media_project
 from growthloop.decide.media import fit_mmm, mmm_panel, mmm_table_file
 from growthloop.warehouse import connect
 from test_cli import run
@@ -74,26 +73,13 @@ def test_table_output_and_errors(weekly, tmp_path) -> None:
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory) -> Path:
     """A project over 30,000 simulated users and two years."""
-    from growthloop.core.config import default_config
-    from growthloop.ingest import ingest_file
-    from growthloop.ingest.privacy import Pseudonymiser
-    from growthloop.simulate import simulate
-
-    d = tmp_path_factory.mktemp("mmm-shop")
-    simulate(d / "shop", n_users=30_000, days=730, seed=5)
-    (d / "growthloop.toml").write_text(DEFAULT_TOML)
-    (d / ".growthloop").mkdir()
-    con = connect(d / ".growthloop" / "warehouse.duckdb")
-    for name in ("users", "fx_rates", "ad_spend"):
-        ingest_file(con, default_config(), name, d / "shop" / f"{name}.parquet",
-                    Pseudonymiser(KEY.encode()))
-    con.close()
-    return d
+    return media_project(tmp_path_factory.mktemp("mmm-shop"), n_users=30_000, days=730,
+                         seed=5)
 
 
 def test_warehouse_panel_and_fit(shop) -> None:
     from growthloop.core.config import default_config
-    from growthloop.warehouse import connect, ibis_backend
+    from growthloop.warehouse import ibis_backend
 
     con = connect(shop / ".growthloop" / "warehouse.duckdb", read_only=True)
     try:
@@ -195,8 +181,15 @@ def test_demo_shows_the_mmm_and_next_weeks_budget(tmp_path) -> None:
     current = sum(p["current"] for p in pairs)
     assert sum(p["planned"] for p in pairs) == pytest.approx(0.95 * current, rel=1e-6)
     assert doc["budget"]["period_starting"] > "2025-12-01"
+    # the simulated experiments are registered, analysed and recorded in the knowledge base
+    verdicts = {e["experiment_id"]: e for e in doc["experiments"]}
+    assert set(verdicts) == {"checkout_redesign", "free_shipping_threshold"}
+    assert all(e["verdict"] in ("ship", "don't ship") and e["reason"]
+               for e in verdicts.values())
+    assert {k["experiment_id"] for k in doc["knowledge"]} == set(verdicts)
     text = run("demo", "--dir", "d", "--users", "5000", cwd=tmp_path)
     assert "Marketing-mix model" in text.stdout and "Budget for the period" in text.stdout
+    assert "Experiments: verdicts" in text.stdout and "Knowledge base" in text.stdout
 
 
 def test_lift_tests_from_a_file_narrow_their_channel(weekly, tmp_path) -> None:

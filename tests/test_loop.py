@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import KEY
-from growthloop.core.config import DEFAULT_TOML
+from conftest import media_project
 from test_cli import run
 
 SHOCK = dt.date(2025, 7, 7)  # a Monday: the weekly steps fall on the shock's day
@@ -20,22 +19,10 @@ SHOCK = dt.date(2025, 7, 7)  # a Monday: the weekly steps fall on the shock's da
 @pytest.fixture(scope="module")
 def shocked(tmp_path_factory) -> Path:
     """200,000 users over 2025, social ads in DE at half their effect from SHOCK on."""
-    from growthloop.core.config import default_config
-    from growthloop.ingest import ingest_file
-    from growthloop.ingest.privacy import Pseudonymiser
-    from growthloop.simulate import Shock, simulate
-    from growthloop.warehouse import connect
+    from growthloop.simulate import Shock
 
-    d = tmp_path_factory.mktemp("loop-shop")
-    simulate(d / "shop", n_users=200_000, days=365, seed=3,
-             shocks=[Shock("social_ads", "DE", SHOCK, 0.5)])
-    (d / "growthloop.toml").write_text(DEFAULT_TOML)
-    (d / ".growthloop").mkdir()
-    con = connect(d / ".growthloop" / "warehouse.duckdb")
-    for name in ("users", "fx_rates", "ad_spend"):
-        ingest_file(con, default_config(), name, d / "shop" / f"{name}.parquet",
-                    Pseudonymiser(KEY.encode()))
-    con.close()
+    d = media_project(tmp_path_factory.mktemp("loop-shop"), n_users=200_000, days=365,
+                      seed=3, shocks=[Shock("social_ads", "DE", SHOCK, 0.5)])
     truth = json.loads((d / "shop" / "truth.json").read_text())
     assert truth["shocks"][0]["factor"] == 0.5
     return d

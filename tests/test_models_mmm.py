@@ -3,6 +3,8 @@ messages, and recovery of known parameters from data drawn from the model's own 
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -152,7 +154,8 @@ def test_bad_settings_are_refused() -> None:
 def test_simulated_shop_truth_lies_in_the_intervals(tmp_path) -> None:
     """Three simulated years (200,000 users), the weekly warehouse panel: the true effect
     per unit of spend of each of the 32 market x channel pairs lies in the model's 90 %
-    interval for at least 24 of them (27 on this seed; 27 and 31 on seeds 2 and 3).
+    interval for at least 24 of them (28, 27 and 31 of 32 on seeds 1, 2 and 3 in
+    benchmarks/mmm_recovery.py).
 
     The truth is the simulator's direct paid sign-ups per unit of spend (``truth.json``
     ``media``: ``signups_expected / spend_total``) times ``1 / (1 - K)``: each paid
@@ -172,7 +175,9 @@ def test_simulated_shop_truth_lies_in_the_intervals(tmp_path) -> None:
     from growthloop.simulate import simulate
     from growthloop.warehouse import connect, ibis_backend
 
-    truth = simulate(tmp_path / "shop", n_users=200_000, days=1095, seed=1)
+    # three years before today: ingest refuses rows dated in the future
+    truth = simulate(tmp_path / "shop", n_users=200_000, days=1095, seed=1,
+                     start=dt.date(2023, 1, 1))
     cfg = default_config()
     con = connect(tmp_path / "w.duckdb")
     try:

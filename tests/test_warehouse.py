@@ -54,7 +54,7 @@ def _fit_rows(scale: float) -> dict[str, pd.DataFrame]:
 
 
 def test_mmm_fits_are_stored_by_version(tmp_path):
-    from growthloop.warehouse.media_store import KEEP_VERSIONS, read_mmm, write_mmm
+    from growthloop.warehouse.media_store import KEEP_VERSIONS, MMM_TABLES, read_mmm, write_mmm
 
     con = connect(tmp_path / "w.duckdb")
     meta = {"target": "new_users", "money": False, "method": "map", "grain_days": 7,
@@ -78,7 +78,7 @@ def test_mmm_fits_are_stored_by_version(tmp_path):
     assert read_mmm(con, "v5").channels.contribution.tolist() == [540.0] * 3
     versions = [r[0] for r in con.execute("SELECT model_version FROM mmm_models").fetchall()]
     assert sorted(versions) == sorted(f"v{k}" for k in range(2, KEEP_VERSIONS + 2))
-    for table in AGGREGATE_TABLES:  # the two oldest fits are gone from every table
+    for table in MMM_TABLES:  # the two oldest fits are gone from every table
         assert con.execute(f"SELECT count(*) FROM {table} WHERE model_version IN "
                            "('v0', 'v1')").fetchone()[0] == 0
     with pytest.raises(InputError, match="'v0' is not in the warehouse"):

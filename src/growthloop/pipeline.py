@@ -24,7 +24,10 @@ from growthloop.core.config import Config, default_toml, load_config
 from growthloop.core.schema import TABLES
 from growthloop.decide.budget import BudgetPlan
 from growthloop.decide.channels import model_comparison
+from growthloop.decide.experiment_runs import analyze_registered
+from growthloop.decide.experiments import ExperimentResult
 from growthloop.decide.goals import goal_report
+from growthloop.decide.knowledge import recent
 from growthloop.decide.ltv import value_summary
 from growthloop.decide.media import channel_table, next_budget
 from growthloop.ingest.consent import ConsentReport
@@ -32,6 +35,7 @@ from growthloop.ingest.load import ingest_files
 from growthloop.metrics.journeys import journeys_consent
 from growthloop.metrics.summary import market_summary
 from growthloop.simulate import Shock, simulate
+from growthloop.simulate.experiments import registry_toml
 from growthloop.warehouse import Warehouse
 
 __all__ = ["DemoResult", "demo", "simulate_shop"]
@@ -74,6 +78,8 @@ class DemoResult:
     media_fit: dict[str, Any] | None = None  # the MMM fit's diagnostics
     budget: BudgetPlan | None = None  # next week's plan from the MMM
     budget_start: dt.date | None = None  # first day of the week planned
+    experiments: list[ExperimentResult] | None = None  # the registry's verdicts
+    knowledge: pd.DataFrame | None = None  # the newest knowledge-base entries
 
     @property
     def rows_loaded(self) -> int:
@@ -93,8 +99,9 @@ def demo(directory: Path | str = "demo", *, users: int = 50_000, days: int = 365
     directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / "growthloop.toml"
     if not config_path.exists():  # goals for the simulated year, sized to the simulated shop
-        config_path.write_text(default_toml(DEMO_START.year, (0.9 * users, users, 1.1 * users)),
-                               encoding="utf-8")
+        config_path.write_text(default_toml(DEMO_START.year, (0.9 * users, users, 1.1 * users))
+                               + "\n# The simulated shop's experiments\n"
+                               + registry_toml(DEMO_START, days), encoding="utf-8")
     cfg = load_config(config_path)
     key_env = cfg.privacy.key_env
     one_off = cfg.privacy.pseudonymise and not os.environ.get(key_env)
@@ -118,9 +125,14 @@ def demo(directory: Path | str = "demo", *, users: int = 50_000, days: int = 365
         consent = journeys_consent(wh.backend)
         progress("marketing-mix model and budget", 1.0)
         run = next_budget(wh, draws=300)
+        verdicts, knowledge = None, None
+        if wh.cfg.experiments:
+            progress("experiments", 1.0)
+            verdicts, _ = analyze_registered(wh)
+            knowledge = recent(wh.con, 5)
     return DemoResult(directory=directory, config=cfg, loads=loads, summary=summary,
                       goals=goals, decomposition=dec, value=value, attribution=credits,
                       seconds=time.perf_counter() - t0, one_off_key=bool(one_off),
                       consent=consent, media=channel_table(run.fit),
                       media_fit=run.fit.meta["diagnostics"], budget=run.plan,
-                      budget_start=run.start)
+                      budget_start=run.start, experiments=verdicts, knowledge=knowledge)

@@ -7,10 +7,20 @@ import sys
 import typer
 from rich.markup import escape
 
-from growthloop.cli import attribution, goals, media, metrics, project, value
+from growthloop.cli import (
+    attribution,
+    experiments,
+    goals,
+    knowledge,
+    media,
+    metrics,
+    project,
+    value,
+)
 from growthloop.cli.app import app, err
 
-__all__ = ["app", "attribution", "goals", "main", "media", "metrics", "project", "value"]
+__all__ = ["app", "attribution", "experiments", "goals", "knowledge", "main", "media",
+           "metrics", "project", "value"]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -31,6 +31,7 @@ from growthloop.ingest.privacy import pseudonymiser
 from growthloop.metrics import catalog
 from growthloop.pipeline import demo as run_demo
 from growthloop.pipeline import simulate_shop
+from growthloop.report.experiments import print_knowledge, print_verdicts
 from growthloop.report.format import records
 from growthloop.report.media import print_budget, print_mmm
 from growthloop.report.tables import (
@@ -201,6 +202,10 @@ def demo(
                         "binding": list(r.budget.binding),
                         "totals": records(r.budget.totals.reset_index(names="plan")),
                         "pairs": records(r.budget.table)},
+                    "experiments": None if r.experiments is None else [
+                        {**x.as_dict(), "rows": records(x.rows[x.rows.segment == "all"])}
+                        for x in r.experiments],
+                    "knowledge": None if r.knowledge is None else records(r.knowledge),
                     "seconds": round(r.seconds, 1)})
         return
     print_summary(out, r.summary, currency)
@@ -218,4 +223,8 @@ def demo(
     if r.budget is not None:
         print_budget(out, r.budget, target="new_users", currency=currency,
                      start=r.budget_start)
+    if r.experiments is not None:
+        print_verdicts(out, r.experiments)
+    if r.knowledge is not None and len(r.knowledge):
+        print_knowledge(out, r.knowledge)
     err.print(f"demo done in {r.seconds:.0f} s; project in {directory}")

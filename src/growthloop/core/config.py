@@ -6,6 +6,7 @@ Errors name the key, the bad value and what is allowed, e.g.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import tomllib
 from importlib import resources
@@ -24,6 +25,7 @@ __all__ = [
     "Channel",
     "Config",
     "Decomposition",
+    "ExperimentSpec",
     "Goal",
     "Market",
     "Privacy",
@@ -148,6 +150,56 @@ class Decomposition(_Strict):
         return self
 
 
+class ExperimentSpec(_Strict):
+    """One experiment of the registry (``[[experiments]]``).
+
+    ``variants`` maps each variant to its share of the units (summing to 1), ``control``
+    naming the one the others are compared with; ``primary``, ``secondary`` and
+    ``guardrails`` are catalog KPIs measured per unit (``growthloop.metrics.experiments``);
+    ``end`` is the day after the last counted. ``salt`` (default the id) seeds the
+    deterministic assignment (``growthloop.models.experiments.assign``). ``planned_units``
+    is the sample size the sequential test is tuned for, ``looks`` how many times the
+    results are read (default: once a day from start to end).
+    """
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    hypothesis: str = ""
+    owner: str = ""
+    unit: Literal["user"] = "user"
+    variants: dict[str, float] = Field(default_factory=lambda: {"control": 0.5,
+                                                                "treatment": 0.5})
+    control: str = "control"
+    primary: str
+    secondary: list[str] = Field(default_factory=list)
+    guardrails: list[str] = Field(default_factory=list)
+    markets: list[str] = Field(default_factory=list)
+    start: dt.date
+    end: dt.date
+    status: Literal["planned", "running", "concluded"] = "running"
+    salt: str | None = None
+    planned_units: int | None = Field(default=None, ge=4)
+    looks: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentSpec:
+        total = sum(self.variants.values())
+        if len(self.variants) < 2 or abs(total - 1) > 1e-6 or any(
+                v <= 0 for v in self.variants.values()):
+            raise ValueError(f"variants must be two or more shares > 0 summing to 1 (they "
+                             f"sum to {total:g})")
+        if self.control not in self.variants:
+            raise ValueError(f"control = {self.control!r}: expected one of the variants "
+                             f"({', '.join(self.variants)})")
+        if self.end <= self.start:
+            raise ValueError(f"end = {self.end} must come after start = {self.start}")
+        return self
+
+    @property
+    def metrics(self) -> list[str]:
+        """Primary, secondary and guardrail KPIs, each once, in that order."""
+        return list(dict.fromkeys([self.primary, *self.secondary, *self.guardrails]))
+
+
 class Config(_Strict):
     """The whole project file."""
 
@@ -159,6 +211,7 @@ class Config(_Strict):
     kpis: list[KPI] = Field(default_factory=list)
     goals: list[Goal] = Field(default_factory=list)
     decomposition: Decomposition | None = None
+    experiments: list[ExperimentSpec] = Field(default_factory=list)
     missing_fx: Literal["error", "skip"] = "error"
 
     _cur = field_validator("reporting_currency")(classmethod(lambda cls, v: _currency(v)))
@@ -174,6 +227,27 @@ class Config(_Strict):
                     raise ValueError(f"{what}[{i}].{key} = {n!r} is a duplicate")
                 seen.add(n)
         return self
+
+    @model_validator(mode="after")
+    def _experiments(self) -> Config:
+        ids = [e.id for e in self.experiments]
+        for i, e in enumerate(self.experiments):
+            if e.id in ids[:i]:
+                raise ValueError(f"experiments[{i}].id = {e.id!r} is a duplicate")
+            for m in e.markets:
+                if m not in self.market_codes:
+                    raise ValueError(f"experiments[{i}].markets: {m!r} is not a configured "
+                                     f"market; expected {', '.join(self.market_codes)}")
+        return self
+
+    def experiment(self, experiment_id: str) -> ExperimentSpec:
+        """The registry's experiment ``experiment_id``; ConfigError naming those there are."""
+        for e in self.experiments:
+            if e.id == experiment_id:
+                return e
+        have = ", ".join(e.id for e in self.experiments) or "none registered"
+        raise ConfigError(f"experiment {experiment_id!r} is not in the registry "
+                          f"([[experiments]] in growthloop.toml: {have})")
 
     @model_validator(mode="after")
     def _references(self) -> Config:

@@ -612,5 +612,35 @@ def data_model_markdown() -> str:
         " `contribution` | Each fitted period's spend and the outcome it caused (point"
         " estimate). |",
         "",
+        "## `budget_plans`",
+        "",
+        "One row per market and channel per step of the re-allocation loop (`growthloop"
+        " budget --cadence`, `growthloop.decide.loop`), replacing a step of the same"
+        " `as_of`, `cadence` and `target`: `current` and `planned` spend per week and"
+        " `change_share`; `observed` (the target credited to the channel), `expected`"
+        " (the model's expectation), `performance` (their ratio) and `z`; `shifted` and"
+        " `shift_since` for a flagged shift; `reason` (why the spend moves);"
+        " `model_version`; `created_at`.",
+        "",
+        "## `experiment_results`",
+        "",
+        "One row per metric x segment (`all` or a market) x variant of each analysis"
+        " (`growthloop experiment analyze`, `growthloop.decide.experiments`), replacing"
+        " an analysis of the same experiment and `as_of`: the verdict and its reason, the"
+        " units and means of control and variant, the relative `lift` with its interval"
+        " and p-value, the CUPED figures and variance reduction, `chance_to_win`, `risk`,"
+        " the always-valid interval and p-value (`seq_*`), `p_adjusted` and the"
+        " sample-ratio check's `srm_p`. Aggregates only.",
+        "",
+        "## `knowledge`",
+        "",
+        "The knowledge base (`growthloop kb`, `growthloop.decide.knowledge`): one row per"
+        " concluded experiment (`kind` = `experiment`, written by `experiment analyze`)"
+        " or strategy note (`note`, `kb add`): `entry_id` (`kb-` and a hash of the"
+        " content), `title`, `hypothesis`, `decision`, `metric`, the relative `effect`"
+        " and its interval (`effect_low`, `effect_high`), `markets` (comma-separated;"
+        " empty for all), `start_date`, `end_date`, `experiment_id`, `owner`, `notes`,"
+        " `created_at`. Text about strategies, no person's data.",
+        "",
     ]
     return "\n".join(out)

@@ -41,7 +41,9 @@ from growthloop.core.errors import InputError
 from growthloop.core.kpis import KPI, Measure
 from growthloop.metrics.sources import SOURCES, SourceCache, source_table
 
-__all__ = ["builtin_catalog", "catalog", "compile_kpi", "compile_measure", "kpi_dimensions",
+__all__ = ["builtin_catalog", "catalog", "compile_kpi", "compile_measure", "filter_predicates",
+           "filter_rows",
+           "kpi_dimensions",
            "kpi_frame"]
 
 
@@ -103,7 +105,14 @@ def kpi_dimensions(k: KPI, cat: dict[str, KPI]) -> list[str]:
     return dims or []
 
 
-def _filter(t: ir.Table, flt: dict) -> ir.Table:
+def filter_rows(t: ir.Table, flt: dict) -> ir.Table:
+    """The rows of ``t`` that meet a measure's ``filter``."""
+    preds = filter_predicates(t, flt)
+    return t.filter(*preds) if preds else t
+
+
+def filter_predicates(t: ir.Table, flt: dict) -> list[ir.BooleanValue]:
+    """A measure's ``filter`` as predicates on ``t``: a value, a list, or comparisons."""
     preds = []
     for col, cond in flt.items():
         c = t[col]
@@ -115,7 +124,7 @@ def _filter(t: ir.Table, flt: dict) -> ir.Table:
                               ">": c > v, ">=": c >= v}[op])
         else:
             preds.append(c == cond)
-    return t.filter(*preds) if preds else t
+    return preds
 
 
 def _agg(t: ir.Table, m: Measure) -> ir.Scalar:
@@ -136,7 +145,7 @@ def compile_measure(
 ) -> ir.Table:
     """``period``, ``by`` dimensions and the measure ``name``, one row per period x slice."""
     used = {*by, *m.filter, *([m.column] if m.column else [])}
-    t = _filter(source_table(m.source, backend, cfg, cache, columns=used), m.filter)
+    t = filter_rows(source_table(m.source, backend, cfg, cache, columns=used), m.filter)
     t = t.mutate(period=period_start(t.ts, grain))
     keys = ["period", *by]
     if m.cumulative:
@@ -256,7 +265,7 @@ def _measure_people(
     if not who:
         return None, None
     used = {*by, *m.filter, *who, *([m.column] if m.column else [])}
-    t = _filter(source_table(m.source, backend, cfg, cache, columns=used), m.filter)
+    t = filter_rows(source_table(m.source, backend, cfg, cache, columns=used), m.filter)
     if m.agg != "count":  # a row whose column is empty adds nothing to the measure
         t = t.filter(t[m.column].notnull())
     t = t.mutate(period=period_start(t.ts, grain), _person=_person(t, who))

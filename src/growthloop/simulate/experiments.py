@@ -9,11 +9,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Assignment", "Experiment", "assign_buyers", "assign_signups", "default_experiments"]
+__all__ = ["Assignment", "Experiment", "assign_buyers", "assign_signups", "default_experiments",
+           "registry_toml"]
+
+#: What each simulated experiment is registered with: primary, secondary, guardrail
+#: KPIs and its hypothesis.
+REGISTRY = {
+    "checkout_redesign": ("buyers", ["revenue"], ["average_order_value"],
+                          "A one-page checkout turns more new users into buyers"),
+    "free_shipping_threshold": ("revenue", ["average_order_value"], [],
+                                "A lower free-shipping threshold raises what buyers spend"),
+}
 
 
 @dataclass(frozen=True)
@@ -75,3 +87,20 @@ def assign_buyers(rng: np.random.Generator, exp: Experiment, order_user: np.ndar
     boosted = in_window & is_treated[order_user] & (order_t >= first[order_user])
     return (Assignment(unit=unit, treated=treated, assigned_t=first[unit]),
             np.where(boosted, 1.0 + exp.lift, 1.0))
+
+
+def registry_toml(start: dt.date, days: int) -> str:
+    """``[[experiments]]`` entries for the simulated experiments of a world that starts on
+    ``start`` and lasts ``days``: their windows, 50/50 variants and catalog KPIs."""
+    out = []
+    for e in default_experiments(days):
+        primary, secondary, guardrails, hypothesis = REGISTRY[e.name]
+        first = start + dt.timedelta(days=int(e.start_day))
+        end = start + dt.timedelta(days=int(e.end_day) + 1)
+        out.append("\n".join([
+            "[[experiments]]", f'id = "{e.name}"', f'hypothesis = "{hypothesis}"',
+            'owner = "growth"', f'primary = "{primary}"',
+            f"secondary = {json.dumps(secondary)}", f"guardrails = {json.dumps(guardrails)}",
+            f"start = {first.isoformat()}", f"end = {end.isoformat()}",
+            'status = "concluded"', ""]))
+    return "\n".join(out)

@@ -125,13 +125,37 @@ def _v3(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3]
+def _v4(con: duckdb.DuckDBPyConnection) -> None:
+    """Experiments: each analysis's verdict and figures (``experiment_results``), and the
+    knowledge base of concluded experiments and strategy notes (``knowledge``,
+    ``growthloop.decide.knowledge``). Aggregates and text: no person's data."""
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS experiment_results (
+            experiment_id VARCHAR, analyzed_at TIMESTAMP, as_of DATE, verdict VARCHAR,
+            reason VARCHAR, metric VARCHAR, role VARCHAR, segment VARCHAR,
+            variant VARCHAR, n_control BIGINT, n_variant BIGINT, mean_control DOUBLE,
+            mean_variant DOUBLE, lift DOUBLE, lift_low DOUBLE, lift_high DOUBLE,
+            p_value DOUBLE, cuped_lift DOUBLE, cuped_low DOUBLE, cuped_high DOUBLE,
+            variance_reduction DOUBLE, chance_to_win DOUBLE, risk DOUBLE, seq_low DOUBLE,
+            seq_high DOUBLE, seq_p DOUBLE, p_adjusted DOUBLE, srm_p DOUBLE)"""
+    )
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS knowledge (
+            entry_id VARCHAR, kind VARCHAR, title VARCHAR, hypothesis VARCHAR,
+            decision VARCHAR, metric VARCHAR, effect DOUBLE, effect_low DOUBLE,
+            effect_high DOUBLE, markets VARCHAR, start_date DATE, end_date DATE,
+            experiment_id VARCHAR, owner VARCHAR, notes VARCHAR, created_at TIMESTAMP)"""
+    )
+
+
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: Derived tables of aggregates only (no person's identifier): erasure has nothing to do
 #: there.
 AGGREGATE_TABLES: tuple[str, ...] = ("mmm_models", "mmm_channels", "mmm_curves",
-                                     "mmm_contributions", "budget_plans")
+                                     "mmm_contributions", "budget_plans",
+                                     "experiment_results", "knowledge")
 
 #: Tables derived from people's data, outside ``schema.TABLES``, with the columns that hold a
 #: person's (pseudonymised) identifier; ``privacy.erase`` deletes from them too.

@@ -24,7 +24,7 @@ import pandas as pd
 from growthloop.core.errors import InputError
 from growthloop.warehouse.store import insert_frame
 
-__all__ = ["CHANNEL_COLUMNS", "KEEP_VERSIONS", "StoredMMM", "read_mmm", "write_mmm"]
+__all__ = ["CHANNEL_COLUMNS", "KEEP_VERSIONS", "MMM_TABLES", "StoredMMM", "read_mmm", "write_mmm"]
 
 #: Fits kept in the warehouse (older ones are removed by the next write).
 KEEP_VERSIONS = 10
@@ -39,7 +39,7 @@ CHANNEL_COLUMNS = ("market", "channel", "spend", "contribution", "contribution_s
 CURVE_COLUMNS = ("draw", "market", "channel", "ceiling", "half_spend", "shape", "alpha",
                  "carry", "current")
 CONTRIBUTION_COLUMNS = ("market", "channel", "period", "spend", "contribution")
-_TABLES = ("mmm_models", "mmm_channels", "mmm_curves", "mmm_contributions")
+MMM_TABLES = ("mmm_models", "mmm_channels", "mmm_curves", "mmm_contributions")
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def write_mmm(con: duckdb.DuckDBPyConnection, *, version: str, meta: dict[str, A
     missing = [c for c in MODEL_COLUMNS[2:] if c not in meta]
     if missing:
         raise InputError(f"mmm fit {version}: no {', '.join(missing)} to store")
-    for table in _TABLES:
+    for table in MMM_TABLES:
         con.execute(f'DELETE FROM "{table}" WHERE model_version = ?', [version])
     row = {**{k: _plain(meta[k]) for k in MODEL_COLUMNS[2:]}, "model_version": version,
            "fitted_at": dt.datetime.now(dt.UTC).replace(tzinfo=None)}
@@ -103,7 +103,7 @@ def write_mmm(con: duckdb.DuckDBPyConnection, *, version: str, meta: dict[str, A
     old = con.execute("SELECT model_version FROM mmm_models ORDER BY fitted_at DESC "
                       f"OFFSET {KEEP_VERSIONS}").fetchall()
     for (v,) in old:
-        for table in _TABLES:
+        for table in MMM_TABLES:
             con.execute(f'DELETE FROM "{table}" WHERE model_version = ?', [v])
 
 
