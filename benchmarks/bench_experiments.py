@@ -42,7 +42,7 @@ MARKETS = ("BR", "DE", "FR", "ID", "MX", "SG", "TH", "US")
 
 def kpis_toml(n: int) -> tuple[str, list[str]]:
     """``n`` per-unit KPIs on orders: revenue, buyers, order value, then revenue and
-    orders per market."""
+    orders per market, then returns (20 in all)."""
     names = ["revenue", "buyers", "average_order_value"]
     extra = []
     for m in MARKETS:
@@ -55,6 +55,11 @@ def kpis_toml(n: int) -> tuple[str, list[str]]:
                          f'direction = "up"\nmeasure = {{ source = "orders", {measure}, '
                          f'filter = {{ market = "{m}" }} }}\n')
             names.append(name)
+    extra.append('[[kpis]]\nname = "returns"\ndescription = "orders returned"\n'
+                 'formula = "orders returned"\nkind = "value"\nunit = "count"\n'
+                 'direction = "down"\nmeasure = { source = "orders", agg = "count", '
+                 'filter = { returned = true } }\n')
+    names.append("returns")
     k = max(0, n - 3)
     return "\n".join(extra[:k]), names[:n]
 

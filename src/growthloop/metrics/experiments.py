@@ -164,35 +164,51 @@ def variant_sums_many(backend: BaseBackend, cfg: Config, kpis: list[str | KPI],
         p = part.rename(_e="experiment_id", _u="unit_id")
         t = t.left_join(p, (t.experiment_id == p._e) & (t.unit_id == p._u)).drop(
             "_e", "_u")
-    have = [c for c in t.columns if c not in ("experiment_id", "unit_id", "variant",
-                                                "market")]
-    t = t.mutate(**{c: t[c].fill_null(0.0).cast("float64") for c in have},
-                 _one=ibis.literal(1.0), _zero=ibis.literal(0.0))
+    have = {c for c in t.columns if c not in ("experiment_id", "unit_id", "variant",
+                                                "market")}
+    t = t.mutate(**{c: t[c].fill_null(0.0).cast("float64") for c in have})
+    ONE, ZERO = "1", "0"  # noqa: N806 - the constant operands of a product
 
-    def col(name: str | None) -> ir.FloatingValue:
+    def col(name: str | None) -> str:
         if name is None:
-            return t._one
-        return t[name] if name in have else t._zero
+            return ONE
+        return name if name in have else ZERO
 
     keys = ["experiment_id", "variant", *(["market"] if by_market else [])]
-    aggs, meta = {}, {}
+    # each distinct product of two per-unit columns is summed once; products with a
+    # constant 1 or 0 are derived after the query (a mean's denominator is 1 per unit)
+    sums: dict[tuple[str, str], str] = {}
+    aggs, recipes, meta = {}, {}, {}
     for i, (name, kind, names) in enumerate(plan):
         x, d = names[0], (names[1] if kind == "ratio" else None)
         v = {"x": col(x), "d": col(d), "px": col(f"p{x}"),
-             "pd": col(f"p{d}") if d else t._zero}
+             "pd": col(f"p{d}") if d else ZERO}
         pairs = {"x_sum": ("x", None), "x_sq": ("x", "x"), "d_sum": ("d", None),
                  "d_sq": ("d", "d"), "xd": ("x", "d"), "px_sum": ("px", None),
                  "px_sq": ("px", "px"), "pd_sum": ("pd", None), "pd_sq": ("pd", "pd"),
                  "ppd": ("px", "pd"), "x_px": ("x", "px"), "x_pd": ("x", "pd"),
                  "d_px": ("d", "px"), "d_pd": ("d", "pd")}
         for out, (a_, b_) in pairs.items():
-            e = v[a_] if b_ is None else v[a_] * v[b_]
-            aggs[f"k{i}_{out}"] = e.sum()
+            ops = sorted(o for o in (v[a_], v[b_] if b_ else ONE) if o != ONE)
+            if ZERO in ops:
+                recipes[(i, out)] = ZERO
+            elif not ops:
+                recipes[(i, out)] = "n"
+            else:
+                key = (ops[0], ops[-1] if len(ops) > 1 else ONE)
+                if key not in sums:
+                    sums[key] = f"s{len(sums)}"
+                    e = t[key[0]] if key[1] == ONE else t[key[0]] * t[key[1]]
+                    aggs[sums[key]] = e.sum()
+                recipes[(i, out)] = sums[key]
         meta[i] = (name, kind, by_source[_source_of(by_source, x)][x].source in pre_sources)
     wide = t.group_by(keys).aggregate(n=t.count(), **aggs).order_by(keys).execute()
     out = {}
     for i, (name, kind, has_pre) in meta.items():
-        cols = {c: wide[f"k{i}_{c}"] for c in SUM_COLUMNS[1:]}
+        cols = {}
+        for c in SUM_COLUMNS[1:]:
+            r = recipes[(i, c)]
+            cols[c] = (0.0 if r == ZERO else wide[r].astype("float64"))
         frame = pd.DataFrame({**{k: wide[k] for k in keys}, "kind": kind,
                               "has_pre": has_pre, "n": wide.n.astype("int64"), **cols})
         out[name] = frame
