@@ -80,7 +80,7 @@ from growthloop.models.mmm import MediaMixModel
 
 __all__ = ["BudgetConstraints", "BudgetPlan", "InfeasibleBudgetError", "MixRule",
            "ResponseCurves", "budget_from_model", "carry_over_outcome", "curve_frames",
-           "curves_from_model", "make_curves", "plan_budget"]
+           "curves_from_model", "hill", "make_curves", "plan_budget"]
 
 _PARAMS = ("ceiling", "half_spend", "shape", "alpha", "carry")
 _TOL = 1e-6  # of the budget: constraint check after solving
@@ -264,7 +264,7 @@ def _drawn(curves: ResponseCurves) -> _Params | None:
     return _Params(*(curves.draws[n] for n in _PARAMS))
 
 
-def _hill(x: np.ndarray, k: np.ndarray, shape: np.ndarray) -> np.ndarray:
+def hill(x: np.ndarray, k: np.ndarray, shape: np.ndarray) -> np.ndarray:
     """``x^S / (x^S + k^S)`` as ``expit(S log(x / k))`` (0 at ``x = 0``)."""
     return expit(shape * (np.log(np.maximum(x, 1e-300)) - np.log(k)))
 
@@ -272,7 +272,7 @@ def _hill(x: np.ndarray, k: np.ndarray, shape: np.ndarray) -> np.ndarray:
 def _slope(x: np.ndarray, p: _Params) -> np.ndarray:
     """``f'(x) = c S h (1 - h) / x``, at ``x >= 1e-12 k`` (finite for ``S < 1``)."""
     x = np.maximum(x, 1e-12 * p.k)
-    h = _hill(x, p.k, p.s)
+    h = hill(x, p.k, p.s)
     return p.c * p.s * h * (1.0 - h) / x
 
 
@@ -284,10 +284,10 @@ def _response(x: np.ndarray, p: _Params, horizon: int | None) -> np.ndarray:
     """Outcome of each pair at spend ``x`` (..., pairs): per period in the steady state,
     or summed over ``horizon`` periods from the carry-over (module notes)."""
     if horizon is None:
-        return p.c * _hill(x, p.k, p.s)
+        return p.c * hill(x, p.k, p.s)
     decay = p.alpha ** _steps(horizon, max(np.ndim(x), np.ndim(p.alpha)))
     a = x + decay * (p.carry - x)
-    return (p.c * _hill(a, p.k, p.s)).sum(axis=0)
+    return (p.c * hill(a, p.k, p.s)).sum(axis=0)
 
 
 def _gradient(x: np.ndarray, p: _Params, horizon: int | None) -> np.ndarray:

@@ -51,10 +51,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 from growthloop.core.errors import InputError
-from growthloop.decide.budget import BudgetPlan, make_curves, plan_budget
+from growthloop.decide.budget import BudgetPlan, hill, make_curves, plan_budget
 from growthloop.decide.media import (
     fit_mmm,
     is_money_target,
@@ -141,9 +140,7 @@ def _expected(spend: np.ndarray, ceiling: np.ndarray, half: np.ndarray, shape: n
         a = alpha * a + (1.0 - alpha) * spend[:, b]
         ads.append(a)
     adstock = np.stack(ads, axis=-1)
-    h = expit(-shape[..., None] * (np.log(half[..., None])
-                                   - np.log(np.maximum(adstock, 1e-300))))
-    return ceiling[..., None] * h, adstock
+    return ceiling[..., None] * hill(adstock, half[..., None], shape[..., None]), adstock
 
 
 def _assess(obs: np.ndarray, m: np.ndarray, m_draws: np.ndarray, lo: int, hi: int,
