@@ -147,14 +147,16 @@ def variant_sums_many(backend: BaseBackend, cfg: Config, kpis: list[str | KPI],
             "experiment_id", "unit_id", "variant",
             market=ibis.coalesce(u.market, ibis.literal("unknown")))
     # every measure, named m<i>, grouped by source
-    plan, by_source = [], {}
+    plan, by_source, seen = [], {}, {}
     for k in chosen:
         kind, measures = _kpi_measures(k)
         names = []
-        for m in measures:
-            name = f"m{sum(len(v) for v in by_source.values())}"
-            by_source.setdefault(m.source, {})[name] = m
-            names.append(name)
+        for m in measures:  # a measure two KPIs share is aggregated once
+            same = (m.source, m.agg, m.column, repr(sorted(m.filter.items())))
+            if same not in seen:
+                seen[same] = f"m{len(seen)}"
+                by_source.setdefault(m.source, {})[seen[same]] = m
+            names.append(seen[same])
         plan.append((k.name, kind, names))
     pre_sources = set()
     for source, measures in by_source.items():
