@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 
 from growthloop.core.config import default_config
-from growthloop.core.schema import TABLES
 from growthloop.ingest import ingest_file
 from growthloop.ingest.privacy import pseudonymiser
 from growthloop.metrics import catalog, compile_kpi, kpi_dimensions
 from growthloop.metrics.sources import cached_sources
+from growthloop.simulate import TABLE_FILES
 from growthloop.warehouse import connect, ibis_backend
 
 CFG = default_config()
@@ -367,7 +367,7 @@ def build(users: int, days: int, d: Path, wh: Path) -> Path:
     con = connect(wh)
     p = pseudonymiser(CFG)
     t0 = time.perf_counter()
-    for name in TABLES:
+    for name in TABLE_FILES:
         ingest_file(con, CFG, name, d / "shop" / f"{name}.parquet", p)
     con.execute("CHECKPOINT")
     con.close()

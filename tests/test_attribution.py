@@ -455,8 +455,9 @@ def test_build_paths_same_on_duckdb_and_spark(tmp_path: Path, con, cfg, pseudo,
 
     simulate(tmp_path / "shop", n_users=1500, days=120, seed=3)
     sb = ibis.pyspark.connect(spark)
-    for name in ("users", "events", "orders", "fx_rates"):
-        ingest_file(con, cfg, name, tmp_path / "shop" / f"{name}.parquet", pseudo)
+    for name in ("users", "events", "orders", "fx_rates", "identities"):
+        if name != "identities":  # the collector's identity links: none here
+            ingest_file(con, cfg, name, tmp_path / "shop" / f"{name}.parquet", pseudo)
         con.execute(f"COPY {name} TO '{tmp_path / name}.parquet' (FORMAT parquet)")
         sb.read_parquet(str(tmp_path / f"{name}.parquet"), table_name=name)
     kw = dict(conversion="any_purchase", by_market=True, by_period="month", with_days=True)

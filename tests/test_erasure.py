@@ -18,9 +18,10 @@ import pytest
 from conftest import KEY, write_csv
 from growthloop.core.config import default_config
 from growthloop.core.errors import InputError
-from growthloop.core.schema import ERASED, TABLES
+from growthloop.core.schema import ERASED
 from growthloop.ingest import ingest_file
 from growthloop.ingest.privacy import Pseudonymiser, erase
+from growthloop.simulate import TABLE_FILES
 from growthloop.warehouse import AGGREGATE_TABLES, connect
 from growthloop.warehouse.store import SCORE_COLUMNS, TAG_COLUMNS, insert_frame
 from test_ingest_rules import GOOD
@@ -103,6 +104,7 @@ OWNER = {
     "orders": lambda r, device: r["user_id"],
     "surveys": lambda r, device: r["user_id"],
     "experiment_assignments": lambda r, device: r["unit_id"],
+    "identities": lambda r, device: r["user_id"],
     "customer_scores": lambda r, device: r["user_id"],
     "user_tags": lambda r, device: r["user_id"],
 }
@@ -212,7 +214,7 @@ def test_erasing_two_people_of_a_simulated_shop(shop, tmp_path):
     pseudo, cfg = Pseudonymiser(KEY.encode()), default_config()
     x, y, x_anon, y_anon = _pick(shop)
     con = connect(tmp_path / "warehouse.duckdb")
-    for name in TABLES:
+    for name in TABLE_FILES:
         ingest_file(con, cfg, name, shop / f"{name}.parquet", pseudo)
     # quarantined rows: a new person X referred, an order of X's, browsing on X's device,
     # and a referral Y made

@@ -161,7 +161,8 @@ def test_sums_on_spark_equal_duckdb(tmp_path: Path, con, cfg, pseudo, spark) -> 
                 pseudo)
     duck = ibis_backend(con)
     sb = ibis.pyspark.connect(spark)
-    for name in ("users", "events", "orders", "fx_rates", "experiment_assignments"):
+    for name in ("users", "events", "orders", "fx_rates", "experiment_assignments",
+                 "identities"):
         p = tmp_path / f"{name}.parquet"
         con.execute(f"COPY {name} TO '{p}' (FORMAT parquet)")
         sb.read_parquet(str(p), table_name=name)

@@ -310,7 +310,7 @@ def test_same_numbers_on_duckdb_and_spark(tmp_path: Path, con, cfg, pseudo, spar
     load_shop(tmp_path, con, cfg, pseudo)
     duck = ibis_backend(con)
     sb = ibis.pyspark.connect(spark)
-    for name in ("users", "events", "orders", "fx_rates"):
+    for name in ("users", "events", "orders", "fx_rates", "identities"):
         p = tmp_path / f"{name}.parquet"
         con.execute(f"COPY {name} TO '{p}' (FORMAT parquet)")
         sb.read_parquet(str(p), table_name=name)

@@ -18,7 +18,7 @@ from growthloop.ingest import ingest_file
 from growthloop.metrics import catalog, compile_kpi, kpi_dimensions
 from growthloop.metrics.customers import customer_summary
 from growthloop.metrics.journeys import build_paths
-from growthloop.simulate import simulate
+from growthloop.simulate import TABLE_FILES, simulate
 from growthloop.warehouse import connect, ibis_backend
 from metrics_fixture import SHARE_RATE_KPI
 
@@ -43,8 +43,9 @@ def engines(tmp_path_factory, spark):
     con = connect(d / "warehouse.duckdb")
     pseudo = Pseudonymiser(KEY.encode())
     sb = ibis.pyspark.connect(spark)
-    for name in TABLES:
+    for name in TABLE_FILES:
         ingest_file(con, cfg, name, d / "shop" / f"{name}.parquet", pseudo)
+    for name in TABLES:  # every canonical table, those the simulator leaves empty too
         p = d / f"{name}.parquet"
         con.execute(f"COPY {name} TO '{p}' (FORMAT parquet)")
         sb.read_parquet(str(p), table_name=name)

@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from growthloop.core.schema import TABLES
 from growthloop.ingest import ingest_file
 from growthloop.metrics import compile_kpi
+from growthloop.simulate import TABLE_FILES
 from growthloop.warehouse import ibis_backend
 
 
@@ -38,7 +38,7 @@ def world(tmp_path_factory):
     truth = simulate(d / "shop", n_users=40_000, days=365, seed=21)
     con = connect(d / "w.duckdb")
     cfg = default_config()
-    for name in TABLES:
+    for name in TABLE_FILES:
         ingest_file(con, cfg, name, d / "shop" / f"{name}.parquet",
                     Pseudonymiser(b"truth-test-key-0123456789"))
     yield ibis_backend(con), cfg, truth, con, d / "shop"

@@ -58,11 +58,15 @@ def _load_people(tmp_path, con, cfg, pseudo) -> None:
         files = {
             "users": rows("users", user_id=who, referrer_id=None),
             "events": rows("events", event_id=f"e{i}", user_id=who, anonymous_id=anon)
-            + rows("events", event_id=f"e{i}-anon", user_id=None, anonymous_id=anon),
+            + rows("events", event_id=f"e{i}-anon", user_id=None, anonymous_id=anon)
+            + rows("events", event_id=f"e{i}-dev2", user_id=None, anonymous_id=f"{anon}-2"),
             "orders": rows("orders", order_id=f"o{i}", user_id=who),
             "referrals": rows("referrals", inviter_id=who, invitee_id=other),
             "surveys": rows("surveys", response_id=f"r{i}", user_id=who),
             "experiment_assignments": rows("experiment_assignments", unit_id=who),
+            # a second device, linked to the person by the collector (an identify call)
+            "identities": [{"link_id": f"l{i}", "user_id": who, "anonymous_id": f"{anon}-2",
+                            "linked_ts": "2025-01-05T10:00:00", "source": "identify"}],
         }
         for table, data in files.items():
             ingest_file(con, cfg, table, write_csv(tmp_path / f"{table}-{i}.csv", data), pseudo)
@@ -83,16 +87,17 @@ def test_erase_removes_a_person_everywhere(tmp_path, con, cfg, pseudo):
     _load_people(tmp_path, con, cfg, pseudo)
     alice, bob = pseudo("alice"), pseudo("bob")
     rep = erase(con, "alice", pseudo)
-    assert rep.removed == {"users": 1, "events": 2, "orders": 1, "referrals": 0, "surveys": 1,
-                           "experiment_assignments": 1, "customer_scores": 0,
+    assert rep.removed == {"users": 1, "events": 3, "orders": 1, "referrals": 0, "surveys": 1,
+                           "experiment_assignments": 1, "identities": 1, "customer_scores": 0,
                            "user_tags": 0, "quarantine": 1}
-    assert rep.total == 7
+    assert rep.total == 9
     # the referral alice made to bob stays, alice's side tombstoned
     assert rep.unlinked == {**dict.fromkeys(rep.removed, 0), "referrals": 1}
     assert con.execute("SELECT inviter_id, invitee_id FROM referrals ORDER BY invitee_id = ?",
                        [bob]).fetchall() == [(bob, pseudo("carol")), (ERASED, bob)]
     text = _all_text(con)
     assert alice not in text and pseudo("a-anon-1") not in text
+    assert pseudo("a-anon-1-2") not in text  # the device linked by identify
     # bob keeps everything, the referral alice made to him included
     assert bob in text
     for t in TABLES.values():

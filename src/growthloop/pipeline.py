@@ -21,7 +21,6 @@ from typing import Any
 import pandas as pd
 
 from growthloop.core.config import Config, default_toml, load_config
-from growthloop.core.schema import TABLES
 from growthloop.decide.budget import BudgetPlan
 from growthloop.decide.channels import model_comparison
 from growthloop.decide.experiment_runs import analyze_registered
@@ -34,7 +33,7 @@ from growthloop.ingest.consent import ConsentReport
 from growthloop.ingest.load import ingest_files
 from growthloop.metrics.journeys import journeys_consent
 from growthloop.metrics.summary import market_summary
-from growthloop.simulate import Shock, simulate
+from growthloop.simulate import TABLE_FILES, Shock, simulate
 from growthloop.simulate.experiments import registry_toml
 from growthloop.warehouse import Warehouse
 
@@ -114,8 +113,8 @@ def demo(directory: Path | str = "demo", *, users: int = 50_000, days: int = 365
     simulate_shop(data, users=users, days=days, seed=seed, config=cfg, progress=progress)
     with Warehouse.open(config_path) as wh:
         loads = []
-        for i, name in enumerate(TABLES):
-            progress(f"loading {name}", i / len(TABLES))
+        for i, name in enumerate(TABLE_FILES):
+            progress(f"loading {name}", i / len(TABLE_FILES))
             loads += [r.as_dict() for r in ingest_files(wh, name, [data / f"{name}.parquet"])]
         progress("computing", 1.0)
         summary = market_summary(wh.backend, wh.cfg)

@@ -341,6 +341,22 @@ TABLES: dict[str, Table] = {
             key=("experiment_id", "unit_id"),
         ),
         Table(
+            "identities",
+            "Links of a device's anonymous id to a user (Segment identify and alias calls),"
+            " so a person's browsing on every device joins their profile.",
+            (
+                C("link_id", "VARCHAR", True, "The identify or alias message's id."),
+                C("user_id", "VARCHAR", True, "The user, pseudonymised.", personal=True),
+                C("anonymous_id", "VARCHAR", True,
+                  "The anonymous id linked to the user (an alias's previousId),"
+                  " pseudonymised.", personal=True),
+                C("linked_ts", "TIMESTAMP", True, "When the link was made, UTC."),
+                C("source", "VARCHAR", True, "The call that made it.",
+                  allowed=("identify", "alias")),
+            ),
+            key=("link_id",),
+        ),
+        Table(
             "fx_rates",
             "Daily exchange rates into the reporting currency.",
             (

@@ -35,7 +35,7 @@ from ibis.backends import BaseBackend
 from growthloop.core.config import Config
 from growthloop.core.dates import GRAINS
 from growthloop.core.errors import InputError
-from growthloop.metrics.sources import check_by, source_table
+from growthloop.metrics.sources import check_by, identified_events, source_table
 
 __all__ = [
     "ACTIVE",
@@ -89,7 +89,7 @@ def _members(backend: BaseBackend, cfg: Config, cohort: str, by: list[str]) -> i
 def _activity(backend: BaseBackend, cfg: Config, measure: str, active: str) -> ir.Table:
     """``user_id``, ``ts`` and ``value`` of what a period's measure adds up."""
     if measure == "users" and active == "event":
-        e = backend.table("events")
+        e = identified_events(backend)
         e = e.filter(e.user_id.notnull())
         return e.select("user_id", ts=e.event_ts, value=ibis.literal(0.0))
     o = source_table("orders", backend, cfg)

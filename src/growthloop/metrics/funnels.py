@@ -39,7 +39,7 @@ from growthloop.core.config import Config
 from growthloop.core.dates import parse_timestamp
 from growthloop.core.errors import InputError
 from growthloop.core.schema import EVENT_TYPES
-from growthloop.metrics.sources import SOURCES, check_by, source_table
+from growthloop.metrics.sources import SOURCES, check_by, identified_events, source_table
 
 __all__ = ["FUNNEL_COLUMNS", "FUNNEL_DIMENSIONS", "WITHIN", "funnel"]
 
@@ -77,7 +77,7 @@ def _entries(
     """Units reaching step 1: ``_unit``, ``t1`` (first step-1 time in the window), per-user
     also the ``by`` dimensions of that event."""
     if within == "session":
-        e = backend.table("events").rename(ts="event_ts")
+        e = identified_events(backend).rename(ts="event_ts")
         e = e.filter(e.event_type == step)
         e = e.mutate(_who=ibis.coalesce(e.user_id, e.anonymous_id))
     else:
@@ -101,7 +101,7 @@ def _reached(
     """One row per unit that reached step 1: its ``by`` dimensions and ``t1`` .. ``tK``, the
     time it reached each step (NULL when it did not)."""
     w = _entries(backend, cfg, steps[0], within, by, t0, t1)
-    ev = backend.table("events")
+    ev = identified_events(backend)
     unit = ev.session_id if within == "session" else ev.user_id
     for k, step in enumerate(steps[1:], start=2):
         ek = ev.filter(ev.event_type == step, unit.notnull()).select(_u=unit, _t=ev.event_ts)

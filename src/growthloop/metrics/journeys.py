@@ -33,6 +33,7 @@ from growthloop.core.dates import check_grain, parse_timestamp, period_label
 from growthloop.core.errors import InputError
 from growthloop.ingest.consent import ConsentReport, consent_report, keep_consenting
 from growthloop.ingest.paths import SEPARATOR, validate_paths
+from growthloop.metrics.sources import identified_events
 from growthloop.metrics.sources import orders as order_source
 from growthloop.metrics.sources import sessions as session_source
 
@@ -187,7 +188,7 @@ def build_paths(backend: BaseBackend, cfg: Config, *,
 def journeys_consent(backend: BaseBackend) -> ConsentReport:
     """The people whose behaviour the journeys leave out: users with logged-in events and
     no analytics consent (``growthloop.ingest.consent``)."""
-    e = backend.table("events")
+    e = identified_events(backend)
     return consent_report(e.select("user_id"), backend, "journeys")
 
 

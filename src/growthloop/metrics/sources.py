@@ -26,7 +26,8 @@ from growthloop.core.errors import InputError
 from growthloop.core.money import convert
 
 __all__ = ["NEW_USER_DAYS", "SOURCES", "USER_DIMENSIONS", "Source", "SourceCache",
-           "cached_sources", "check_by", "source_table", "valued_orders"]
+           "cached_sources", "check_by", "identified_events", "source_table",
+           "valued_orders"]
 
 NEW_USER_DAYS = 30
 
@@ -73,6 +74,19 @@ def _users(b: BaseBackend, cfg: Config) -> ir.Table:
     )
 
 
+def identified_events(b: BaseBackend) -> ir.Table:
+    """The ``events`` table with each anonymous event of a device later linked to a user
+    (``identities``: an identify or alias call) credited to that user, so one person's
+    browsing on every device is one journey. A device linked to several users counts for
+    the first it was linked to. The one place events are read from."""
+    e = b.table("events")
+    i = b.table("identities")
+    first = i.group_by(_anon=i.anonymous_id).aggregate(_linked=i.user_id.argmin(i.linked_ts))
+    j = e.left_join(first, e.anonymous_id == first._anon)
+    return j.select(*[j[c] if c != "user_id" else ibis.coalesce(j.user_id, j._linked)
+                      .name("user_id") for c in e.columns])
+
+
 def _with_user(t: ir.Table, users: ir.Table, ts: str) -> ir.Table:
     j = t.left_join(users, t.user_id == users.user_id)
     new = t.user_id.isnull() | (  # anonymous visitors are prospects: new
@@ -95,7 +109,7 @@ _SESSION_FLAGS = ("product_view", "add_to_cart", "checkout", "purchase", "conten
 
 def sessions_plain(b: BaseBackend, cfg: Config) -> ir.Table:
     """One row per session: its first event, the touch that started it, what happened."""
-    e = b.table("events")
+    e = identified_events(b)
     s = e.group_by(e.session_id).aggregate(
         ts=e.event_ts.min(), user_id=e.user_id.max(), anonymous_id=e.anonymous_id.max(),
         market=e.market.min(),
@@ -118,7 +132,7 @@ def sessions(b: BaseBackend, cfg: Config) -> ir.Table:
 
 def events(b: BaseBackend, cfg: Config) -> ir.Table:
     """Events with the user's country, cohort and customer type."""
-    e = b.table("events")
+    e = identified_events(b)
     j = _with_user(e.rename(ts="event_ts"), _users(b, cfg), "ts")
     return j.select(
         "event_id", "ts", "user_id", "anonymous_id", "session_id", "event_type", "market",
@@ -128,7 +142,7 @@ def events(b: BaseBackend, cfg: Config) -> ir.Table:
 
 def events_plain(b: BaseBackend, cfg: Config) -> ir.Table:
     """Events without the user's country, cohort and customer type (no join)."""
-    e = b.table("events")
+    e = identified_events(b)
     return e.select("event_id", "user_id", "anonymous_id", "session_id", "event_type",
                     "market", "channel", "campaign", "device", ts=e.event_ts)
 

@@ -17,6 +17,7 @@ backend and the project configuration.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -148,7 +149,12 @@ def _v4(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3, _v4]
+def _v5(con: duckdb.DuckDBPyConnection) -> None:
+    """The collector's identity links (canonical table ``identities``)."""
+    con.execute(create_table_sql(TABLES["identities"]))
+
+
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: Derived tables of aggregates only (no person's identifier): erasure has nothing to do
@@ -189,16 +195,33 @@ def _configure(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET enable_progress_bar = false")
 
 
-def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open (and, unless read-only, create and migrate) the warehouse at ``path``."""
+#: How long opening waits for another process's write (a collector's fold) to finish.
+LOCK_WAIT_SECONDS = 30.0
+
+
+def connect(path: Path | str, *, read_only: bool = False,
+            lock_wait: float | None = None) -> duckdb.DuckDBPyConnection:
+    """Open (and, unless read-only, create and migrate) the warehouse at ``path``.
+
+    DuckDB lets one process write a file at a time; while another holds it (the
+    collector folding its journal, a load), opening retries for ``lock_wait`` seconds
+    (default ``LOCK_WAIT_SECONDS``) before it gives up.
+    """
     path = Path(path)
     if read_only and not path.exists():
         raise WarehouseError(f"{path}: no warehouse here; load data with `growthloop ingest`")
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        con = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as e:
-        raise WarehouseError(f"{path}: cannot open the warehouse: {e}") from None
+    deadline = time.monotonic() + (LOCK_WAIT_SECONDS if lock_wait is None else lock_wait)
+    delay = 0.02
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as e:
+            if "lock" not in str(e).lower() or time.monotonic() + delay > deadline:
+                raise WarehouseError(f"{path}: cannot open the warehouse: {e}") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
     _configure(con)
     if not read_only:
         migrate(con)
