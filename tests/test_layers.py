@@ -22,8 +22,10 @@ ALLOWED: dict[str, set[str]] = {
     "report": {"core", "warehouse", "ingest", "metrics", "models", "decide"},
     "pipeline": {"core", "warehouse", "ingest", "metrics", "models", "decide", "report",
                  "simulate"},
+    "service": {"core", "warehouse", "ingest", "metrics", "models", "decide", "report"},
     "cli": {"core", "warehouse", "ingest", "metrics", "models", "decide", "report",
-            "simulate", "pipeline"},
+            "simulate", "pipeline", "service"},
+    "__main__": {"cli"},
 }
 
 

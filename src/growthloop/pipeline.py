@@ -33,6 +33,7 @@ from growthloop.ingest.consent import ConsentReport
 from growthloop.ingest.load import ingest_files
 from growthloop.metrics.journeys import journeys_consent
 from growthloop.metrics.summary import market_summary
+from growthloop.report.html import write_report
 from growthloop.simulate import TABLE_FILES, Shock, simulate
 from growthloop.simulate.experiments import registry_toml
 from growthloop.warehouse import Warehouse
@@ -79,6 +80,7 @@ class DemoResult:
     budget_start: dt.date | None = None  # first day of the week planned
     experiments: list[ExperimentResult] | None = None  # the registry's verdicts
     knowledge: pd.DataFrame | None = None  # the newest knowledge-base entries
+    report: Path | None = None  # the one-file HTML report (growthloop report)
 
     @property
     def rows_loaded(self) -> int:
@@ -129,9 +131,11 @@ def demo(directory: Path | str = "demo", *, users: int = 50_000, days: int = 365
             progress("experiments", 1.0)
             verdicts, _ = analyze_registered(wh)
             knowledge = recent(wh.con, 5)
+        report = write_report(wh, directory / "report.html")
     return DemoResult(directory=directory, config=cfg, loads=loads, summary=summary,
                       goals=goals, decomposition=dec, value=value, attribution=credits,
                       seconds=time.perf_counter() - t0, one_off_key=bool(one_off),
                       consent=consent, media=channel_table(run.fit),
                       media_fit=run.fit.meta["diagnostics"], budget=run.plan,
-                      budget_start=run.start, experiments=verdicts, knowledge=knowledge)
+                      budget_start=run.start, experiments=verdicts, knowledge=knowledge,
+                      report=report)

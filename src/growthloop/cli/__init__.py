@@ -9,18 +9,20 @@ from rich.markup import escape
 
 from growthloop.cli import (
     attribution,
+    collector,
     experiments,
     goals,
     knowledge,
     media,
     metrics,
     project,
+    report,
     value,
 )
 from growthloop.cli.app import app, err
 
-__all__ = ["app", "attribution", "experiments", "goals", "knowledge", "main", "media",
-           "metrics", "project", "value"]
+__all__ = ["app", "attribution", "collector", "experiments", "goals", "knowledge", "main", "media",
+           "metrics", "project", "report", "value"]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -186,11 +186,13 @@ def demo(
         err.print(f"{r.config.privacy.key_env} is not set: pseudonymised the demo with a "
                   "one-off random key")
     err.print(f"simulated {users:,} users over {days} days; loaded {r.rows_loaded:,} rows")
+    err.print(f"report: {r.report}")
     if r.consent is not None:
         print_consent(r.consent)
     currency = r.config.reporting_currency
     if as_json:
-        print_json({"loads": r.loads, "currency": currency, "markets": records(r.summary),
+        print_json({"report": str(r.report), "loads": r.loads, "currency": currency,
+                    "markets": records(r.summary),
                     "goals": None if r.goals is None else records(r.goals),
                     "value": {"tiers": records(r.value["tiers"]),
                               "ltv_cac": records(r.value["ltv_cac"])},

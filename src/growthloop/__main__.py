@@ -1,0 +1,5 @@
+"""``python -m growthloop``: the command line."""
+
+from growthloop.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The collector: Segment-compatible HTTP tracking API, durable journal, fold."""
