@@ -14,9 +14,10 @@ draws them (``growthloop.simulate.media``; a test checks the two agree):
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import jax
-import jax.numpy as jnp
+if TYPE_CHECKING:  # JAX is imported where it runs: the CLI starts without it
+    import jax
 
 __all__ = ["geometric_adstock", "half_life", "hill"]
 
@@ -24,6 +25,9 @@ __all__ = ["geometric_adstock", "half_life", "hill"]
 def geometric_adstock(x: jax.Array, alpha: jax.Array) -> jax.Array:
     """Normalised geometric adstock along the last axis; ``alpha`` broadcasts against the
     leading axes (Jin et al. 2017, eq. 1 with weights ``alpha^l``, no lag cap)."""
+    import jax
+    import jax.numpy as jnp
+
     lead = jnp.broadcast_shapes(x.shape[:-1], jnp.shape(alpha))
     xs = jnp.moveaxis(jnp.broadcast_to(x, (*lead, x.shape[-1])), -1, 0)
 
@@ -38,6 +42,9 @@ def geometric_adstock(x: jax.Array, alpha: jax.Array) -> jax.Array:
 def hill(a: jax.Array, half_saturation: jax.Array, shape: jax.Array) -> jax.Array:
     """Hill saturation ``a^S / (a^S + K^S)`` for ``a >= 0`` (Jin et al. 2017, eq. 3),
     written as ``1 / (1 + (K / a)^S)`` through logs so that ``a = 0`` gives 0."""
+    import jax
+    import jax.numpy as jnp
+
     log_ratio = jnp.log(half_saturation) - jnp.log(jnp.maximum(a, 1e-300))
     return jax.nn.sigmoid(-shape * log_ratio)
 
