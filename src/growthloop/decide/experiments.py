@@ -145,9 +145,20 @@ def _finite(x: float) -> float:
     return float(x) if np.isfinite(x) else math.nan
 
 
+#: The figures of a comparison, missing where a segment cannot be tested.
+_STATS = ("lift", "lift_low", "lift_high", "p_value", "cuped_lift", "cuped_low", "cuped_high",
+          "cuped_p", "variance_reduction", "theta", "chance_to_win", "risk", "seq_low",
+          "seq_high", "seq_p")
+
+
 def _compare(c: MeanSums | RatioSums, t: MeanSums | RatioSums, *, pre: bool,
              planned: float, alpha: float, looks: int | None) -> dict[str, float]:
-    w = welch_test(c, t, relative=True, alpha=alpha)
+    base = {"n_control": c.n, "n_variant": t.n, "mean_control": c.mean,
+            "mean_variant": t.mean}
+    try:
+        w = welch_test(c, t, relative=True, alpha=alpha)
+    except InputError:  # a zero control mean or no variance (a small segment): no test
+        return {**base, **dict.fromkeys(_STATS, math.nan)}
     row = {"n_control": c.n, "n_variant": t.n, "mean_control": c.mean,
            "mean_variant": t.mean, "lift": w.estimate, "lift_low": w.ci_low,
            "lift_high": w.ci_high, "p_value": w.p_value}
@@ -261,7 +272,8 @@ def analyze_sums(sums: dict[str, pd.DataFrame], *, experiment_id: str,
     lead = (table.role == "primary") & (table.segment == "all")
     table["family"] = np.where(lead, "primary", "variant " + table.variant.astype(str))
     table["p_adjusted"] = np.nan
-    for _, idx in table.groupby("family").groups.items():
+    tested = table.decision_p.notna()  # a segment that cannot be tested is no hypothesis
+    for _, idx in table[tested].groupby("family").groups.items():
         table.loc[idx, "p_adjusted"] = adjust(table.loc[idx, "decision_p"].to_numpy())
     table["significant"] = table.p_adjusted < alpha
     sign = table.metric.map(lambda m: 1.0 if directions.get(m, "up") == "up" else -1.0)
