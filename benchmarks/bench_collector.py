@@ -89,6 +89,10 @@ def wait_up(url: str, proc: subprocess.Popen) -> None:
 
 
 def run_wrk(script: Path, url: str, a: argparse.Namespace) -> dict[str, float]:
+    """A warm-up of ``a.warmup`` seconds (not counted), then the measured run."""
+    if a.warmup:
+        subprocess.run(["wrk", "-t1", f"-c{a.connections}", f"-d{a.warmup}s", "-s",
+                        str(script), url], capture_output=True, check=True)
     r = subprocess.run(["wrk", "-t1", f"-c{a.connections}", f"-d{a.seconds}s", "--latency",
                         "-s", str(script), url], capture_output=True, text=True, check=True)
     text = r.stdout
@@ -121,6 +125,8 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--warmup", type=int, default=3,
+                    help="seconds of load before each measured run (not counted)")
     a = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk)")
@@ -157,8 +163,9 @@ def main() -> None:
         stop(bare)
 
     n = a.batch
-    acked = (mine["requests"] - mine["non2xx"]) * n
-    print(f"wrk: {a.connections} connections, batches of {n}, {a.seconds} s each, "
+    acked = (mine["requests"] - mine["non2xx"]) * n  # the measured run's; warm-up's on top
+    print(f"wrk: {a.connections} connections, batches of {n}, {a.seconds} s each after "
+          f"{a.warmup} s of warm-up, "
           f"{a.workers} server process(es), {os.cpu_count()} cores")
     print(f"{'':28}{'events/s':>12}{'p50 ms':>9}{'p99 ms':>9}")
     for name, r in (("growthloop (fsync'd)", mine), ("bare endpoint (ceiling)", ceiling)):
