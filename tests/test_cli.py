@@ -14,12 +14,13 @@ from test_ingest_rules import GOOD
 EXE = str(Path(sys.executable).with_name("growthloop"))
 
 
-def run(*args: str, cwd: Path, key: bool = True) -> subprocess.CompletedProcess[str]:
+def run(*args: str, cwd: Path, key: bool = True, timeout: float = 120
+        ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "GROWTHLOOP_PSEUDONYM_KEY"}
     if key:
         env["GROWTHLOOP_PSEUDONYM_KEY"] = KEY
     return subprocess.run([EXE, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=timeout)
 
 
 def test_init_ingest_erase_summary(tmp_path):

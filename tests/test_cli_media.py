@@ -171,7 +171,7 @@ def test_budget_plan_as_json_and_table(shop) -> None:
 
 
 def test_demo_shows_the_mmm_and_next_weeks_budget(tmp_path) -> None:
-    r = run("demo", "--dir", "d", "--users", "5000", "--json", cwd=tmp_path)
+    r = run("demo", "--dir", "d", "--users", "5000", "--json", cwd=tmp_path, timeout=300)
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     mmm = doc["mmm"]
@@ -183,13 +183,24 @@ def test_demo_shows_the_mmm_and_next_weeks_budget(tmp_path) -> None:
     assert doc["budget"]["period_starting"] > "2025-12-01"
     # the simulated experiments are registered, analysed and recorded in the knowledge base
     verdicts = {e["experiment_id"]: e for e in doc["experiments"]}
-    assert set(verdicts) == {"checkout_redesign", "free_shipping_threshold"}
+    assert set(verdicts) == {"checkout_redesign", "free_shipping_threshold", "winback_coupon"}
     assert all(e["verdict"] in ("ship", "don't ship") and e["reason"]
                for e in verdicts.values())
     assert {k["experiment_id"] for k in doc["knowledge"]} == set(verdicts)
-    text = run("demo", "--dir", "d", "--users", "5000", cwd=tmp_path)
+    # the growth loops: K per market (each inside its interval), audiences, triggers
+    k = {r["market"]: r for r in doc["referrals"]}
+    assert len(k) == 8 and all(0 < r["k_low"] <= r["k"] <= r["k_high"] < 1 for r in k.values())
+    sizes = {a["name"]: a["size"] for a in doc["audiences"]}
+    assert set(sizes) == {"dormant_high_value", "likely_to_buy_again"}
+    trig = {t["trigger"]: t for t in doc["triggers"]}
+    assert set(trig) == {"win_back", "vip_care", "second_purchase"}
+    assert all(t["entered"] == t["members"] and t["left"] == 0 for t in trig.values())
+    # the text run prints the same sections, the loops' numbers among them
+    text = run("demo", "--dir", "d", "--users", "5000", cwd=tmp_path, timeout=300)
     assert "Marketing-mix model" in text.stdout and "Budget for the period" in text.stdout
     assert "Experiments: verdicts" in text.stdout and "Knowledge base" in text.stdout
+    assert "Viral coefficient K by market" in text.stdout and "Lifecycle triggers" in text.stdout
+    assert "dormant_high_value" in text.stdout
 
 
 def test_lift_tests_from_a_file_narrow_their_channel(weekly, tmp_path) -> None:

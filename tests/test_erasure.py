@@ -107,6 +107,10 @@ OWNER = {
     "identities": lambda r, device: r["user_id"],
     "customer_scores": lambda r, device: r["user_id"],
     "user_tags": lambda r, device: r["user_id"],
+    "audience_members": lambda r, device: r["user_id"],
+    "trigger_state": lambda r, device: r["user_id"],
+    "trigger_changes": lambda r, device: r["user_id"],
+    "uplift_scores": lambda r, device: r["user_id"],
 }
 LINKS = {"users": ("referrer_id",), "referrals": ("inviter_id", "invitee_id")}
 NO_PERSON = ("ad_spend", "fx_rates", "loads", "schema_version", *AGGREGATE_TABLES)
@@ -234,6 +238,8 @@ def test_erasing_two_people_of_a_simulated_shop(shop, tmp_path):
     insert_frame(con, "user_tags", pd.DataFrame(
         [{c: None for c in TAG_COLUMNS} | {"user_id": t, "value_tier": "low"} for t in tokens]),
         TAG_COLUMNS, {"as_of": "DATE", "tagged_on": "DATE"})
+    for table in ("audience_members", "trigger_state", "trigger_changes", "uplift_scores"):
+        con.execute(f'INSERT INTO "{table}" (user_id) SELECT user_id FROM users')
 
     tx, ty = pseudo(x), pseudo(y)
     anon = {tx: {pseudo(a) for a in x_anon}, ty: {pseudo(a) for a in y_anon}}

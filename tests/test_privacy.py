@@ -89,7 +89,8 @@ def test_erase_removes_a_person_everywhere(tmp_path, con, cfg, pseudo):
     rep = erase(con, "alice", pseudo)
     assert rep.removed == {"users": 1, "events": 3, "orders": 1, "referrals": 0, "surveys": 1,
                            "experiment_assignments": 1, "identities": 1, "customer_scores": 0,
-                           "user_tags": 0, "quarantine": 1}
+                           "user_tags": 0, "audience_members": 0, "trigger_state": 0,
+                           "trigger_changes": 0, "uplift_scores": 0, "quarantine": 1}
     assert rep.total == 9
     # the referral alice made to bob stays, alice's side tombstoned
     assert rep.unlinked == {**dict.fromkeys(rep.removed, 0), "referrals": 1}
@@ -202,7 +203,8 @@ def test_consent_rule_is_one_table():
 
     assert {u: USES[u].purposes for u in USES} == {
         "journeys": ("analytics",), "scores": ("marketing", "personalisation"),
-        "tags": ("marketing", "personalisation")}
+        "tags": ("marketing", "personalisation"), "uplift": ("marketing", "personalisation"),
+        "audiences": ("marketing", "personalisation")}
 
 
 def test_exports_keep_only_people_with_marketing_and_personalisation_consent(shop, pseudo):

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from growthloop.core.config import Config, default_toml, load_config
+from growthloop.decide.audiences import build_audiences
 from growthloop.decide.budget import BudgetPlan
 from growthloop.decide.channels import model_comparison
 from growthloop.decide.experiment_runs import analyze_registered
@@ -29,6 +30,9 @@ from growthloop.decide.goals import goal_report
 from growthloop.decide.knowledge import recent
 from growthloop.decide.ltv import value_summary
 from growthloop.decide.media import channel_table, next_budget
+from growthloop.decide.referrals import ReferralReport, referral_report
+from growthloop.decide.scores import update_scores
+from growthloop.decide.triggers import run_triggers
 from growthloop.ingest.consent import ConsentReport
 from growthloop.ingest.load import ingest_files
 from growthloop.metrics.journeys import journeys_consent
@@ -50,12 +54,12 @@ def _silent(_stage: str, _fraction: float) -> None:
 
 def simulate_shop(out_dir: Path, *, users: int = 50_000, days: int = 365, seed: int = 0,
                   start: dt.date = DEMO_START, config: Config | None = None,
-                  shocks: tuple[Shock, ...] = (), progress: Progress = _silent
-                  ) -> dict[str, int]:
-    """Write a simulated shop into ``out_dir`` (with planted ``shocks``); the files
-    written and their sizes."""
+                  shocks: tuple[Shock, ...] = (), progress: Progress = _silent,
+                  winback: bool = False) -> dict[str, int]:
+    """Write a simulated shop into ``out_dir`` (with planted ``shocks``, and ``winback``
+    the win-back coupon experiment); the files written and their sizes."""
     simulate(out_dir, config=config, n_users=users, days=days, seed=seed, start=start,
-             shocks=shocks, progress=progress)
+             shocks=shocks, progress=progress, winback=winback)
     return {p.name: p.stat().st_size for p in sorted(out_dir.iterdir()) if p.is_file()}
 
 
@@ -81,6 +85,9 @@ class DemoResult:
     experiments: list[ExperimentResult] | None = None  # the registry's verdicts
     knowledge: pd.DataFrame | None = None  # the newest knowledge-base entries
     report: Path | None = None  # the one-file HTML report (growthloop report)
+    referrals: ReferralReport | None = None  # viral coefficient K per market
+    audiences: pd.DataFrame | None = None  # each configured audience's size
+    triggers: pd.DataFrame | None = None  # each lifecycle trigger's entries and exits
 
     @property
     def rows_loaded(self) -> int:
@@ -102,7 +109,8 @@ def demo(directory: Path | str = "demo", *, users: int = 50_000, days: int = 365
     if not config_path.exists():  # goals for the simulated year, sized to the simulated shop
         config_path.write_text(default_toml(DEMO_START.year, (0.9 * users, users, 1.1 * users))
                                + "\n# The simulated shop's experiments\n"
-                               + registry_toml(DEMO_START, days), encoding="utf-8")
+                               + registry_toml(DEMO_START, days, winback=True),
+                               encoding="utf-8")
     cfg = load_config(config_path)
     key_env = cfg.privacy.key_env
     one_off = cfg.privacy.pseudonymise and not os.environ.get(key_env)
@@ -112,7 +120,8 @@ def demo(directory: Path | str = "demo", *, users: int = 50_000, days: int = 365
     for p in (where, where.with_name(where.name + ".wal")):
         p.unlink(missing_ok=True)
     data = directory / "data"
-    simulate_shop(data, users=users, days=days, seed=seed, config=cfg, progress=progress)
+    simulate_shop(data, users=users, days=days, seed=seed, config=cfg, progress=progress,
+                  winback=True)
     with Warehouse.open(config_path) as wh:
         loads = []
         for i, name in enumerate(TABLE_FILES):
@@ -131,6 +140,11 @@ def demo(directory: Path | str = "demo", *, users: int = 50_000, days: int = 365
             progress("experiments", 1.0)
             verdicts, _ = analyze_registered(wh)
             knowledge = recent(wh.con, 5)
+        progress("growth loops: referrals, audiences, triggers", 1.0)
+        referrals = referral_report(wh.backend, wh.cfg, by=("market",))
+        update_scores(wh.con, wh.cfg, by="market")  # the scores and tags audiences read
+        audiences = build_audiences(wh.con, wh.cfg) if wh.cfg.audiences else None
+        triggers = run_triggers(wh.con, wh.cfg)
         report = write_report(wh, directory / "report.html")
     return DemoResult(directory=directory, config=cfg, loads=loads, summary=summary,
                       goals=goals, decomposition=dec, value=value, attribution=credits,
@@ -138,4 +152,5 @@ def demo(directory: Path | str = "demo", *, users: int = 50_000, days: int = 365
                       consent=consent, media=channel_table(run.fit),
                       media_fit=run.fit.meta["diagnostics"], budget=run.plan,
                       budget_start=run.start, experiments=verdicts, knowledge=knowledge,
-                      report=report)
+                      report=report, referrals=referrals, audiences=audiences,
+                      triggers=triggers)

@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from growthloop.cli import (
     attribution,
+    audiences,
     collector,
     experiments,
     goals,
@@ -16,13 +17,15 @@ from growthloop.cli import (
     media,
     metrics,
     project,
+    referrals,
     report,
+    uplift,
     value,
 )
 from growthloop.cli.app import app, err
 
-__all__ = ["app", "attribution", "collector", "experiments", "goals", "knowledge", "main", "media",
-           "metrics", "project", "report", "value"]
+__all__ = ["app", "attribution", "audiences", "collector", "experiments", "goals", "knowledge",
+           "main", "media", "metrics", "project", "referrals", "report", "uplift", "value"]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -33,6 +33,7 @@ from growthloop.pipeline import demo as run_demo
 from growthloop.pipeline import simulate_shop
 from growthloop.report.experiments import print_knowledge, print_verdicts
 from growthloop.report.format import records
+from growthloop.report.loops import print_audiences, print_triggers, print_viral
 from growthloop.report.media import print_budget, print_mmm
 from growthloop.report.tables import (
     print_attribution_comparison,
@@ -128,6 +129,9 @@ def simulate(
         help="Plant a shock: from the date on, the channel's effectiveness in the market is "
              f"factor times what it was ({SHOCK_FORM}); spend is unchanged. Repeatable; "
              "recorded in truth.json.")] = None,
+    winback: Annotated[bool, typer.Option(
+        "--winback", help="Add the win-back coupon experiment: an effect that differs by "
+                          "customer, each unit's truth in truth_uplift.parquet.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Write a simulated cross-border shop (every table as Parquet) and its truth.json."""
@@ -138,7 +142,8 @@ def simulate(
     with progress() as bar:
         task = bar.add_task("simulating", total=1.0)
         files = simulate_shop(out_dir, users=users, days=days, seed=seed, start=first,
-                              config=cfg, shocks=shocks, progress=lambda stage, frac:
+                              config=cfg, shocks=shocks, winback=winback,
+                              progress=lambda stage, frac:
                               bar.update(task, description=f"simulating: {stage}",
                                          completed=frac))
     seconds = time.perf_counter() - t0
@@ -208,6 +213,10 @@ def demo(
                         {**x.as_dict(), "rows": records(x.rows[x.rows.segment == "all"])}
                         for x in r.experiments],
                     "knowledge": None if r.knowledge is None else records(r.knowledge),
+                    "referrals": None if r.referrals is None else records(r.referrals.k),
+                    "audiences": None if r.audiences is None else records(r.audiences),
+                    "triggers": None if r.triggers is None else records(
+                        r.triggers.drop(columns="run_id")),
                     "seconds": round(r.seconds, 1)})
         return
     print_summary(out, r.summary, currency)
@@ -229,4 +238,10 @@ def demo(
         print_verdicts(out, r.experiments)
     if r.knowledge is not None and len(r.knowledge):
         print_knowledge(out, r.knowledge)
+    if r.referrals is not None:
+        print_viral(out, r.referrals)
+    if r.audiences is not None:
+        print_audiences(out, "Audiences", r.audiences, built=True)
+    if r.triggers is not None and len(r.triggers):
+        print_triggers(out, r.triggers, str(r.triggers.run_id.iloc[0]))
     err.print(f"demo done in {r.seconds:.0f} s; project in {directory}")

@@ -7,12 +7,13 @@ Errors name the key, the bad value and what is allowed, e.g.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import tomllib
 from importlib import resources
 from pathlib import Path
 from string import Template
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -21,17 +22,24 @@ from growthloop.core.kpis import KPI
 from growthloop.core.schema import CURRENCIES
 
 __all__ = [
+    "BOUNDS",
     "DEFAULT_TOML",
+    "FILTER_COLUMNS",
+    "Audience",
     "Channel",
+    "Condition",
     "Config",
     "Decomposition",
     "ExperimentSpec",
     "Goal",
     "Market",
     "Privacy",
+    "Selection",
+    "Trigger",
     "default_config",
     "default_toml",
     "load_config",
+    "parse_condition",
     "parse_config",
 ]
 
@@ -200,6 +208,221 @@ class ExperimentSpec(_Strict):
         return list(dict.fromkeys([self.primary, *self.secondary, *self.guardrails]))
 
 
+#: Columns an audience or trigger may filter on (``where``): the table holding each and
+#: its kind. ``category``: a value or a list of values (``{in = [...]}``, ``{not_in =
+#: [...]}``); ``flag``: true or false; ``number``: a number (equal to) or bounds
+#: (``BOUNDS``); ``uplift``: ``{experiment = "...", above = 0}``, the person's latest
+#: uplift score for that experiment, within the bounds. ``clv`` is the tags' copy of the
+#: score.
+FILTER_COLUMNS: dict[str, tuple[str, str]] = {
+    "value_tier": ("user_tags", "category"),
+    "rfm_segment": ("user_tags", "category"),
+    "lifecycle_stage": ("user_tags", "category"),
+    "market": ("user_tags", "category"),
+    "channel": ("user_tags", "category"),
+    "high_value": ("user_tags", "flag"),
+    "days_since_last": ("user_tags", "number"),
+    "clv": ("user_tags", "number"),
+    "orders": ("user_tags", "number"),
+    "total_value": ("user_tags", "number"),
+    "p_alive": ("customer_scores", "number"),
+    "expected_purchases": ("customer_scores", "number"),
+    "uplift": ("uplift_scores", "uplift"),
+}
+#: Bounds of a number: ``min`` (>=), ``max`` (<=), ``above`` (>), ``below`` (<).
+BOUNDS: tuple[str, ...] = ("min", "max", "above", "below")
+_SET_OPS: tuple[str, ...] = ("in", "not_in")
+
+
+class Condition(_Strict):
+    """One parsed ``where`` entry: ``field`` and what its value must be.
+
+    A category needs ``values`` (one of) and/or not ``exclude``; a flag equals ``flag``; a
+    number equals ``equals`` or lies within the bounds; an uplift condition names its
+    ``experiment`` and bounds the uplift.
+    """
+
+    field: str
+    values: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    flag: bool | None = None
+    equals: float | None = None
+    min: float | None = None
+    max: float | None = None
+    above: float | None = None
+    below: float | None = None
+    experiment: str | None = None
+
+    @property
+    def table(self) -> str:
+        return FILTER_COLUMNS[self.field][0]
+
+    @property
+    def kind(self) -> str:
+        return FILTER_COLUMNS[self.field][1]
+
+    def describe(self) -> str:
+        """What the value must be, in words: ``vip or high``, ``at least 60``."""
+        parts: list[str] = []
+        if self.values:
+            parts.append(" or ".join(self.values))
+        if self.exclude:
+            parts.append("not " + " or ".join(self.exclude))
+        if self.flag is not None:
+            parts.append(str(self.flag).lower())
+        if self.equals is not None:
+            parts.append(f"{self.equals:g}")
+        for word, v in (("at least", self.min), ("at most", self.max),
+                        ("above", self.above), ("below", self.below)):
+            if v is not None:
+                parts.append(f"{word} {v:g}")
+        text = ", ".join(parts)
+        return f"{text} for experiment {self.experiment}" if self.experiment else text
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _texts(owner: str, field: str, v: Any) -> tuple[str, ...]:
+    items = [v] if isinstance(v, str) else v
+    if not isinstance(items, list) or not items or not all(
+            isinstance(i, str) and i for i in items):
+        raise ValueError(f"{owner}: where.{field} = {v!r}: expected a value or a non-empty "
+                         "list of values")
+    return tuple(items)
+
+
+def _bounds(owner: str, field: str, raw: dict[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for op in BOUNDS:
+        if op in raw:
+            if not _is_number(raw[op]):
+                raise ValueError(f"{owner}: where.{field}.{op} = {raw[op]!r}: expected a "
+                                 "number")
+            out[op] = float(raw[op])
+    if not out:
+        raise ValueError(f"{owner}: where.{field} = {raw!r}: expected at least one bound of "
+                         f"{', '.join(BOUNDS)}")
+    low = max((out[k] for k in ("min", "above") if k in out), default=None)
+    high = min((out[k] for k in ("max", "below") if k in out), default=None)
+    if low is not None and high is not None and (
+            low > high or (low == high and ("above" in out or "below" in out))):
+        raise ValueError(f"{owner}: where.{field} = {raw!r}: the bounds leave no value")
+    return out
+
+
+def parse_condition(owner: str, field: str, raw: Any) -> Condition:
+    """One ``where`` entry of ``owner`` (``audience 'x'``) as a ``Condition``; ValueError
+    naming the owner, the field, the value and what is allowed."""
+    if "consent" in field.lower():
+        raise ValueError(f"{owner}: where.{field} = {raw!r}: marketing consent is always "
+                         "applied and cannot be filtered on or turned off")
+    if field not in FILTER_COLUMNS:
+        raise ValueError(f"{owner}: where.{field} = {raw!r}: unknown column; expected one "
+                         f"of {', '.join(FILTER_COLUMNS)}")
+    kind = FILTER_COLUMNS[field][1]
+    allowed = {"category": _SET_OPS, "number": BOUNDS, "uplift": ("experiment", *BOUNDS)}
+    if isinstance(raw, dict) and kind in allowed:
+        for op in raw:
+            if op not in allowed[kind]:
+                raise ValueError(f"{owner}: where.{field}.{op} = {raw[op]!r}: unknown "
+                                 f"operator; expected one of {', '.join(allowed[kind])}")
+    if kind == "category":
+        if isinstance(raw, dict):
+            if not raw:
+                raise ValueError(f"{owner}: where.{field} = {{}}: expected in or not_in")
+            return Condition(
+                field=field, values=_texts(owner, f"{field}.in", raw["in"]) if "in" in raw
+                else (), exclude=_texts(owner, f"{field}.not_in", raw["not_in"])
+                if "not_in" in raw else ())
+        return Condition(field=field, values=_texts(owner, field, raw))
+    if kind == "flag":
+        if not isinstance(raw, bool):
+            raise ValueError(f"{owner}: where.{field} = {raw!r}: expected true or false")
+        return Condition(field=field, flag=raw)
+    if kind == "number":
+        if _is_number(raw):
+            return Condition(field=field, equals=float(raw))
+        if not isinstance(raw, dict):
+            raise ValueError(f"{owner}: where.{field} = {raw!r}: expected a number or bounds "
+                             f"({{min = ...}}; {', '.join(BOUNDS)})")
+        return Condition(field=field, **_bounds(owner, field, raw))
+    if not isinstance(raw, dict) or not isinstance(raw.get("experiment"), str) or not raw[
+            "experiment"]:
+        raise ValueError(f"{owner}: where.{field} = {raw!r}: expected {{experiment = "
+                         "\"<id>\", above = 0} (an experiment id and bounds)")
+    rest = {k: v for k, v in raw.items() if k != "experiment"}
+    return Condition(field=field, experiment=raw["experiment"],
+                     **_bounds(owner, field, rest))
+
+
+class Selection(_Strict):
+    """People chosen by their tags, scores and uplift: the common part of an audience and
+    a lifecycle trigger. ``where`` maps a column (``FILTER_COLUMNS``) to its condition;
+    ``markets`` keeps those markets only (empty: every market). Marketing consent is
+    always applied on top (``growthloop.decide.audiences``): no key turns it off.
+    """
+
+    kind: ClassVar[str] = "selection"
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    description: str = ""
+    where: dict[str, Any] = Field(default_factory=dict)
+    markets: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _consent_stays(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if "consent" in str(key).lower():
+                    raise ValueError(
+                        f"{cls.kind} {data.get('name')!r}: {key} = {value!r}: marketing "
+                        f"consent is always applied to {cls.kind}s and cannot be turned off")
+        return data
+
+    @model_validator(mode="after")
+    def _where(self) -> Selection:
+        self.conditions  # noqa: B018 - parses every entry, raising on the first bad one
+        return self
+
+    @property
+    def owner(self) -> str:
+        """How errors name it: ``audience 'dormant_vip'``."""
+        return f"{self.kind} {self.name!r}"
+
+    @property
+    def conditions(self) -> tuple[Condition, ...]:
+        """``where`` parsed, in the order written, then ``markets`` as a market filter."""
+        out = [parse_condition(self.owner, f, v) for f, v in self.where.items()]
+        if self.markets:
+            out.append(Condition(field="market", values=tuple(self.markets)))
+        return tuple(out)
+
+    def definition(self) -> str:
+        """The selection as canonical JSON (what a built version records)."""
+        return json.dumps({"where": self.where, "markets": self.markets}, sort_keys=True)
+
+
+class Audience(Selection):
+    """A named audience (``[[audiences]]``), materialised by ``growthloop audiences build``
+    and exported (people with marketing consent only, refused below the privacy group
+    size)."""
+
+    kind: ClassVar[str] = "audience"
+
+
+class Trigger(Selection):
+    """A lifecycle trigger (``[[triggers]]``): who enters and leaves it is recorded at each
+    ``growthloop triggers run``; one of the built-in name replaces it, ``enabled = false``
+    switches it off."""
+
+    kind: ClassVar[str] = "trigger"
+
+    enabled: bool = True
+
+
 class Config(_Strict):
     """The whole project file."""
 
@@ -212,6 +435,8 @@ class Config(_Strict):
     goals: list[Goal] = Field(default_factory=list)
     decomposition: Decomposition | None = None
     experiments: list[ExperimentSpec] = Field(default_factory=list)
+    audiences: list[Audience] = Field(default_factory=list)
+    triggers: list[Trigger] = Field(default_factory=list)
     missing_fx: Literal["error", "skip"] = "error"
 
     _cur = field_validator("reporting_currency")(classmethod(lambda cls, v: _currency(v)))
@@ -239,6 +464,36 @@ class Config(_Strict):
                     raise ValueError(f"experiments[{i}].markets: {m!r} is not a configured "
                                      f"market; expected {', '.join(self.market_codes)}")
         return self
+
+    @model_validator(mode="after")
+    def _selections(self) -> Config:
+        channels = [*self.channel_names, "unknown"]
+        for what, items in (("audiences", self.audiences), ("triggers", self.triggers)):
+            names = [a.name for a in items]
+            for i, a in enumerate(items):
+                if a.name in names[:i]:
+                    raise ValueError(f"{what}[{i}].name = {a.name!r} is a duplicate")
+                for m in a.markets:
+                    if m not in self.market_codes:
+                        raise ValueError(f"{what}[{i}].markets: {m!r} is not a configured "
+                                         f"market; expected {', '.join(self.market_codes)}")
+                for c in a.conditions:
+                    known = {"market": self.market_codes, "channel": channels}.get(c.field)
+                    for v in (*c.values, *c.exclude) if known else ():
+                        if v not in known:
+                            raise ValueError(
+                                f"{what}[{i}]: {a.owner}: where.{c.field} = {v!r}: expected "
+                                f"one of {', '.join(known)}")
+        return self
+
+    def audience(self, name: str) -> Audience:
+        """The audience ``name``; ConfigError naming those configured."""
+        for a in self.audiences:
+            if a.name == name:
+                return a
+        have = ", ".join(a.name for a in self.audiences) or "none configured"
+        raise ConfigError(f"audience {name!r} is not configured ([[audiences]] in "
+                          f"growthloop.toml: {have})")
 
     def experiment(self, experiment_id: str) -> ExperimentSpec:
         """The registry's experiment ``experiment_id``; ConfigError naming those there are."""

@@ -581,6 +581,84 @@ def data_model_markdown() -> str:
         "| `model_version` | VARCHAR | Version of the scores the tags used. |",
         "| `tagged_on` | DATE | Day the tags were computed, UTC. |",
         "",
+        "## `audience_members`",
+        "",
+        "The members of each audience (`[[audiences]]` in growthloop.toml) per built"
+        " version, written by `growthloop audiences build` (`growthloop.decide.audiences`):"
+        " the tagged customers the audience's filter selects, with marketing and"
+        " personalisation consent only. A build whose definition and members equal the"
+        " latest version's writes nothing; the last 10 versions are kept. Erasure removes a"
+        " person's rows.",
+        "",
+        "| column | type | meaning |",
+        "| --- | --- | --- |",
+        "| `audience` | VARCHAR | The audience's name. |",
+        "| `version` | INTEGER | The build: 1, 2, ... per audience. |",
+        "| `user_id` | VARCHAR | The member (pseudonymised). |",
+        "| `market` | VARCHAR | The member's market (from `user_tags`). |",
+        "| `as_of` | DATE | Day the tags describe. |",
+        "| `built_at` | TIMESTAMP | When the version was built, UTC. |",
+        "",
+        "## `audience_versions`",
+        "",
+        "One row per built version of an audience: `audience`, `version`, `definition` (its"
+        " filter as JSON), `size` (members), `people_left_out` (selected by the filter but"
+        " without consent), `as_of`, `tags_version` (the tags' `model_version`) and"
+        " `built_at`. Counts, no person's data.",
+        "",
+        "## `trigger_state`",
+        "",
+        "The current members of each lifecycle trigger (`growthloop triggers run`,"
+        " `growthloop.decide.triggers`): the state the next run compares with. Erasure"
+        " removes a person's rows.",
+        "",
+        "| column | type | meaning |",
+        "| --- | --- | --- |",
+        "| `trigger` | VARCHAR | The trigger's name (`win_back`, `vip_care`,"
+        " `second_purchase` or one of `[[triggers]]`). |",
+        "| `user_id` | VARCHAR | The member (pseudonymised). |",
+        "| `market` | VARCHAR | The member's market. |",
+        "| `reason` | VARCHAR | Why they entered: the tag values that matched. |",
+        "| `run_id` | VARCHAR | The run they entered at. |",
+        "| `entered_at` | TIMESTAMP | When they entered, UTC. |",
+        "| `as_of` | DATE | Day of the tags they entered on. |",
+        "",
+        "## `trigger_changes`",
+        "",
+        "Who entered and who left each lifecycle trigger at each run, a list for"
+        " messaging: only people with marketing and personalisation consent enter, and a"
+        " withdrawal of consent makes them leave. A run that finds no change writes"
+        " nothing. Erasure removes a person's rows.",
+        "",
+        "| column | type | meaning |",
+        "| --- | --- | --- |",
+        "| `trigger` | VARCHAR | The trigger's name. |",
+        "| `user_id` | VARCHAR | The person (pseudonymised). |",
+        "| `change` | VARCHAR | `enter` or `leave`. |",
+        "| `reason` | VARCHAR | A sentence: the tag values that made them enter (e.g."
+        " `lifecycle_stage is at_risk and high_value is true`), or the condition no longer"
+        " met, `consent withdrawn` or `no longer tagged` when they leave. |",
+        "| `run_id` | VARCHAR | The run that recorded it. |",
+        "| `changed_at` | TIMESTAMP | When the run recorded it, UTC. |",
+        "| `as_of` | DATE | Day of the tags the run read. |",
+        "",
+        "## `uplift_scores`",
+        "",
+        "Per-person uplift (the predicted effect of an experiment's treatment on the person),"
+        " written by the uplift models; audience filters read the latest `model_version`"
+        " of an experiment (`where.uplift`). Erasure removes a person's rows.",
+        "",
+        "| column | type | meaning |",
+        "| --- | --- | --- |",
+        "| `model_version` | VARCHAR | The uplift model that scored. |",
+        "| `experiment_id` | VARCHAR | The experiment of the registry whose treatment is"
+        " scored. |",
+        "| `user_id` | VARCHAR | The person (pseudonymised). |",
+        "| `uplift` | DOUBLE | Predicted treatment effect on the person. |",
+        "| `uplift_low` | DOUBLE | Lower end of its interval. |",
+        "| `uplift_high` | DOUBLE | Upper end of its interval. |",
+        "| `scored_at` | TIMESTAMP | When the person was scored, UTC. |",
+        "",
         "## Marketing-mix fits: `mmm_models`, `mmm_channels`, `mmm_curves`,"
         " `mmm_contributions`",
         "",

@@ -57,6 +57,10 @@ USES: dict[str, Use] = {u.name: u for u in (
         "the per-person CLV scores export"),
     Use("tags", ("marketing", "personalisation"),
         "the per-person tags export"),
+    Use("uplift", ("marketing", "personalisation"),
+        "the per-person uplift scores export"),
+    Use("audiences", ("marketing", "personalisation"),
+        "audiences and lifecycle triggers (lists for messaging)"),
 )}
 
 

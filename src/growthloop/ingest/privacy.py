@@ -201,7 +201,8 @@ def erase(
       their ``users`` row, orders, survey answers and experiment assignments, and their
       events, logged in (``user_id``) or, for the anonymous ids they used (``anonymous_id``
       values on their own events), anonymous; derived tables (``DERIVED_PERSON_TABLES``:
-      customer scores and tags) lose the person's rows as well;
+      customer scores and tags, audience members, trigger state and changes, uplift
+      scores) lose the person's rows as well;
     * a link (``users.referrer_id``, ``referrals.inviter_id`` and ``invitee_id``) or a
       later owner column in someone else's row (another user's event on a device the
       person used) that holds the person's identifier is unlinked: set to NULL where the

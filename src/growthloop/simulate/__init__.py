@@ -5,7 +5,9 @@ events, orders, ad_spend, referrals, surveys, experiment_assignments, fx_rates) 
 Parquet plus ``truth.json``, every parameter that generated them: media response
 (adstock and Hill, Jin et al. 2017), referral virality, noisy-OR attribution,
 BG/NBD repeat purchases and Gamma-Gamma order values (Fader, Hardie & Lee 2005),
-funnel rates, NPS and experiment lifts. Same seed, same bytes. ``Shock`` plants a change
+funnel rates, NPS and experiment lifts; ``truth_uplift.parquet`` holds each unit's true
+effect of the win-back coupon, an experiment whose effect differs by customer
+(``simulate.winback``). Same seed, same bytes. ``Shock`` plants a change
 of a media pair's effectiveness from a date on (``parse_shock`` reads
 ``channel:MARKET:YYYY-MM-DD:factor``), recorded in truth.json.
 """

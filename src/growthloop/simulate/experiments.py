@@ -5,18 +5,22 @@
 - ``free_shipping_threshold``: users placing an order in the window (assigned at that
   first order), 50/50; treatment multiplies the value of their orders placed from the
   assignment to the window end by (1 + lift).
+- ``winback_coupon``: customers with an order before the window, 50/50 at its start;
+  treatment's effect differs by customer (``growthloop.simulate.winback``), each unit's
+  true effect in ``truth_uplift.parquet``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Assignment", "Experiment", "assign_buyers", "assign_signups", "default_experiments",
-           "registry_toml"]
+__all__ = ["WINBACK", "Assignment", "Experiment", "assign_buyers", "assign_signups",
+           "default_experiments", "registry_toml", "winback_experiment"]
 
 #: What each simulated experiment is registered with: primary, secondary, guardrail
 #: KPIs and its hypothesis.
@@ -25,7 +29,11 @@ REGISTRY = {
                           "A one-page checkout turns more new users into buyers"),
     "free_shipping_threshold": ("revenue", ["average_order_value"], [],
                                 "A lower free-shipping threshold raises what buyers spend"),
+    "winback_coupon": ("buyers", ["revenue"], [],
+                       "A win-back coupon brings lapsed customers back to buy"),
 }
+WINBACK = "winback_coupon"
+_WINBACK_WINDOW = (0.78, 0.86)  # fractions of the horizon: after the free-shipping window
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,15 @@ def default_experiments(days: int) -> tuple[Experiment, Experiment]:
                    "order value of orders placed from assignment to window end",
                    round(0.55 * days), round(0.75 * days), 0.5, 0.10),
     )
+
+
+def winback_experiment(days: int, lift: float = math.nan) -> Experiment:
+    """The win-back experiment of a ``days``-long world; ``lift`` its expected relative
+    lift of the share of units buying in the window (known once the units are drawn)."""
+    return Experiment(WINBACK, "customer (ordered before the window start)",
+                      "probability of an order in the window",
+                      round(_WINBACK_WINDOW[0] * days), round(_WINBACK_WINDOW[1] * days), 0.5,
+                      lift)
 
 
 @dataclass(frozen=True)
@@ -89,11 +106,12 @@ def assign_buyers(rng: np.random.Generator, exp: Experiment, order_user: np.ndar
             np.where(boosted, 1.0 + exp.lift, 1.0))
 
 
-def registry_toml(start: dt.date, days: int) -> str:
+def registry_toml(start: dt.date, days: int, *, winback: bool = False) -> str:
     """``[[experiments]]`` entries for the simulated experiments of a world that starts on
-    ``start`` and lasts ``days``: their windows, 50/50 variants and catalog KPIs."""
+    ``start`` and lasts ``days`` (``winback``: with the win-back coupon): their windows,
+    50/50 variants and catalog KPIs."""
     out = []
-    for e in default_experiments(days):
+    for e in (*default_experiments(days), *((winback_experiment(days),) if winback else ())):
         primary, secondary, guardrails, hypothesis = REGISTRY[e.name]
         first = start + dt.timedelta(days=int(e.start_day))
         end = start + dt.timedelta(days=int(e.end_day) + 1)

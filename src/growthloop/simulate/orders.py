@@ -34,8 +34,11 @@ __all__ = [
     "Surveys",
     "expected_nps",
     "fulfil",
+    "merge_orders",
+    "merge_surveys",
     "nps_surveys",
     "order_values",
+    "order_values_and_rates",
     "repeat_purchases",
 ]
 
@@ -57,6 +60,8 @@ class Purchases:
     t: np.ndarray
     first: np.ndarray  # the user's first purchase
     first_rank: np.ndarray  # (first purchases,) position of the i-th given first purchase
+    lam: np.ndarray | None = None  # (first purchases,) BG/NBD purchase rate per day
+    drop: np.ndarray | None = None  # (first purchases,) BG/NBD drop-out probability
 
 
 def repeat_purchases(rng: np.random.Generator, params: WorldParams, first_user: np.ndarray,
@@ -78,15 +83,22 @@ def repeat_purchases(rng: np.random.Generator, params: WorldParams, first_user: 
     o_sort, o_rank = sort_rank(o_t_raw)
     return Purchases(user=o_user_raw[o_sort], t=o_t_raw[o_sort],
                      first=(np.arange(len(o_sort)) < len(first_user))[o_sort],
-                     first_rank=o_rank[: len(first_user)])
+                     first_rank=o_rank[: len(first_user)], lam=lam, drop=drop)
 
 
 def order_values(rng: np.random.Generator, params: WorldParams, user_market: np.ndarray,
                  order_user: np.ndarray, multiplier: np.ndarray) -> np.ndarray:
     """Gamma-Gamma values (reporting currency): a mean per user, orders around it."""
+    return order_values_and_rates(rng, params, user_market, order_user, multiplier)[0]
+
+
+def order_values_and_rates(rng: np.random.Generator, params: WorldParams,
+                           user_market: np.ndarray, order_user: np.ndarray,
+                           multiplier: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``order_values`` and every user's Gamma-Gamma rate ``nu`` (mean value p / nu)."""
     nu = rng.gamma(params.gg[user_market, 1], 1.0 / params.gg[user_market, 2])
     om = user_market[order_user]
-    return rng.gamma(params.gg[om, 0], 1.0 / nu[order_user]) * multiplier
+    return rng.gamma(params.gg[om, 0], 1.0 / nu[order_user]) * multiplier, nu
 
 
 @dataclass(frozen=True)
@@ -135,6 +147,36 @@ class Orders:
 
     def __len__(self) -> int:
         return len(self.t)
+
+
+def merge_orders(base: Orders, extra: Orders) -> tuple[Orders, np.ndarray, np.ndarray]:
+    """``base`` and ``extra`` orders in one time order (ties: ``base`` first), and the new
+    index of each order of ``base`` and of ``extra``."""
+    t = np.concatenate([base.t, extra.t])
+    o, rank = sort_rank(t)
+    n = len(base)
+
+    def cat(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.concatenate([a, b])[o]
+
+    f, g = base.fulfilment, extra.fulfilment
+    fulfilment = Fulfilment(status=cat(f.status, g.status),
+                            delivered_t=cat(f.delivered_t, g.delivered_t),
+                            return_t=cat(f.return_t, g.return_t),
+                            delivery_days=cat(f.delivery_days, g.delivery_days))
+    merged = Orders(user=cat(base.user, extra.user), t=t[o], first=cat(base.first, extra.first),
+                    first_rank=rank[base.first_rank], market=cat(base.market, extra.market),
+                    value=cat(base.value, extra.value), amount=cat(base.amount, extra.amount),
+                    product=cat(base.product, extra.product), fulfilment=fulfilment)
+    return merged, rank[:n], rank[n:]
+
+
+def merge_surveys(base: Surveys, base_index: np.ndarray, extra: Surveys,
+                  extra_index: np.ndarray) -> Surveys:
+    """Answers about two sets of orders, their orders renumbered by ``*_index``."""
+    return Surveys(order=np.concatenate([base_index[base.order], extra_index[extra.order]]),
+                   t=np.concatenate([base.t, extra.t]),
+                   score=np.concatenate([base.score, extra.score]))
 
 
 def expected_nps(params: WorldParams) -> np.ndarray:

@@ -118,6 +118,18 @@ def write_table(path: Path, name: str, table: pa.Table) -> int:
     return table.num_rows
 
 
+def write_parquet(path: Path, table: pa.Table) -> int:
+    """Write a table outside the canonical schema atomically; return its rows."""
+    tmp = _temp_path(path)
+    try:
+        pq.write_table(table, tmp, **_OPTIONS)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return table.num_rows
+
+
 def jsonable(obj: object) -> object:
     """Recursively convert numpy scalars and arrays to plain JSON values."""
     if isinstance(obj, dict):

@@ -23,7 +23,7 @@ horizon starts is moved to a uniform time between the horizon start and the sign
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -54,6 +54,9 @@ __all__ = [
     "BrowsePool",
     "Touches",
     "all_sessions",
+    "coupon_sessions",
+    "merge_sessions",
+    "renumber_orders",
     "session_campaigns",
     "touch_sessions",
 ]
@@ -341,3 +344,36 @@ def all_sessions(rng: np.random.Generator, params: WorldParams, acq: Acquisition
     sessions = concat_sessions(blocks)
     del blocks
     return sessions.take(np.argsort(sessions.start, kind="stable")), pool, n_visitors
+
+
+def coupon_sessions(rng: np.random.Generator, params: WorldParams, acq: Acquisition,
+                    cal: Calendar, profiles: Profiles, orders: Orders) -> Sessions:
+    """The purchase session of each coupon order (from the e-mail: ``email_crm``) and the
+    refund session of each returned one; ``order`` indexes ``orders``."""
+    n = len(orders)
+    email = params.email_channel if params.email_channel >= 0 else params.organic_channel
+    channel = np.full(n, email, dtype=np.int64)
+    counts, duration = make_sessions(rng, params, depth=np.full(n, 4), market=orders.market,
+                                     channel=channel)
+    start = np.maximum(orders.t - duration, 0.0)
+    buy = Sessions.block(
+        start=start, user=orders.user, anon=orders.user, market=orders.market,
+        channel=channel, campaign=session_campaigns(rng, params, acq, cal, orders.market,
+                                                    channel, start),
+        device=profiles.device[orders.user], counts=counts, duration=orders.t - start,
+        order=np.arange(n), product=orders.product)
+    return concat_sessions([buy, _refund_block(rng, params, orders)])
+
+
+def renumber_orders(sessions: Sessions, index: np.ndarray) -> Sessions:
+    """``sessions`` with each order index ``i`` (not -1) replaced by ``index[i]``."""
+    order = sessions.order.copy()
+    has = order >= 0
+    order[has] = index[order[has]]
+    return replace(sessions, order=order)
+
+
+def merge_sessions(a: Sessions, b: Sessions) -> Sessions:
+    """Two session sets sorted by start in one (ties: ``a`` first; ``a`` keeps its order)."""
+    s = concat_sessions([a, b])
+    return s.take(np.argsort(s.start, kind="stable"))

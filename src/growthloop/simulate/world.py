@@ -5,7 +5,9 @@ calendar and FX; the media plan meeting the sign-up targets (adstock + Hill); se
 sign-ups (paid and organic/owned) and the referral branching process; user profiles;
 the checkout experiment, touch journeys and first purchases (noisy-OR) and the touch
 sessions; orders (BG/NBD repeats, Gamma-Gamma values, the free-shipping experiment),
-fulfilment and NPS surveys; the other sessions (browsing, by buyers and non-buyers
+fulfilment and NPS surveys; the win-back coupon's units and extra orders with their
+fates, surveys and sessions (``winback``, all from the last stream, so the other streams
+draw what they drew before it existed); the other sessions (browsing, by buyers and non-buyers
 alike: see ``traffic``); ids and the events (written in chunks); the other
 tables; the truth document. Planted shocks (``shocks``) change the true media response
 of a pair from a date on; without them the files are those of a world without shocks.
@@ -16,9 +18,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from growthloop.core.config import Config, default_config
 from growthloop.simulate.acquisition import (
@@ -42,11 +46,13 @@ from growthloop.simulate.journeys import Journeys, simulate_journeys
 from growthloop.simulate.orders import (
     Orders,
     fulfil,
+    merge_orders,
+    merge_surveys,
     nps_surveys,
-    order_values,
+    order_values_and_rates,
     repeat_purchases,
 )
-from growthloop.simulate.output import jsonable, write_json
+from growthloop.simulate.output import jsonable, take, write_json, write_parquet
 from growthloop.simulate.params import (
     ANONYMOUS_BROWSE_SHARE,
     N_PRODUCTS,
@@ -55,9 +61,17 @@ from growthloop.simulate.params import (
 )
 from growthloop.simulate.sessions import product_draws
 from growthloop.simulate.shocks import Shock, check_shocks
-from growthloop.simulate.tables import Progress, make_ids, write_events, write_tables
-from growthloop.simulate.traffic import Touches, all_sessions, touch_sessions
+from growthloop.simulate.tables import Ids, Progress, make_ids, write_events, write_tables
+from growthloop.simulate.traffic import (
+    Touches,
+    all_sessions,
+    coupon_sessions,
+    merge_sessions,
+    renumber_orders,
+    touch_sessions,
+)
 from growthloop.simulate.truth import realised_traffic, truth_document
+from growthloop.simulate.winback import Winback, coupon_orders, winback_units
 
 __all__ = ["TABLE_FILES", "simulate"]
 
@@ -65,7 +79,7 @@ TABLE_FILES: tuple[str, ...] = ("users", "events", "orders", "ad_spend", "referr
                                 "experiment_assignments", "fx_rates")
 _STREAMS = ("fx", "media", "signups", "referrals", "users", "experiments", "journeys",
             "sessions", "orders", "values", "fulfilment", "surveys", "events", "ids",
-            "shocks")  # append only: a new stream must not move the others
+            "shocks", "uplift")  # append only: a new stream must not move the others
 Streams = Mapping[str, np.random.Generator]
 
 
@@ -104,36 +118,86 @@ def _journeys(rng: np.random.Generator, params: WorldParams, cal: Calendar, sign
                              profiles.marketing, cal.last_session_start, lift)
 
 
+@dataclass(frozen=True)
+class Latents:
+    """What the order draws knew and the tables do not: BG/NBD rate and drop-out
+    probability per first purchase (``first_user``), Gamma-Gamma rate per user."""
+
+    first_user: np.ndarray
+    lam: np.ndarray
+    drop: np.ndarray
+    nu: np.ndarray
+
+
 def _orders(rngs: Streams, params: WorldParams, cal: Calendar, fx: FxRates,
             experiment: Experiment, signups: Signups, journeys: Journeys,
-            touches: Touches) -> tuple[Orders, Assignment]:
+            touches: Touches) -> tuple[Orders, Assignment, Latents]:
     """First purchases (at the end of buying touch sessions), repeats, values and fates.
 
     Buyers in the experiment's window are assigned at their first order there; the
     treated ones' orders from then to the window end are worth (1 + lift) times more.
     """
     user_market = signups.market
-    purchases = repeat_purchases(rngs["orders"], params, journeys.user[touches.buys],
-                                 touches.purchase_t, user_market, cal.end)
+    first_user = journeys.user[touches.buys]
+    purchases = repeat_purchases(rngs["orders"], params, first_user, touches.purchase_t,
+                                 user_market, cal.end)
     assignment, multiplier = assign_buyers(rngs["experiments"], experiment, purchases.user,
                                            purchases.t, len(signups))
-    value = order_values(rngs["values"], params, user_market, purchases.user, multiplier)
+    value, nu = order_values_and_rates(rngs["values"], params, user_market, purchases.user,
+                                       multiplier)
     market = user_market[purchases.user]
     amount = fx.to_local(value, fx.indices(params.currencies)[market], cal.day_of(purchases.t))
     fulfilment = fulfil(rngs["fulfilment"], purchases.t, market, params, cal.end)
     product = product_draws(rngs["sessions"], len(purchases.t), N_PRODUCTS)
     return Orders(user=purchases.user, t=purchases.t, first=purchases.first,
                   first_rank=purchases.first_rank, market=market, value=value, amount=amount,
-                  product=product, fulfilment=fulfilment), assignment
+                  product=product, fulfilment=fulfilment), assignment, Latents(
+        first_user=first_user, lam=purchases.lam, drop=purchases.drop, nu=nu)
+
+
+def _coupon(rng: np.random.Generator, params: WorldParams, cal: Calendar, fx: FxRates,
+            signups: Signups, profiles: Profiles, orders: Orders,
+            latents: Latents) -> tuple[Winback, Orders]:
+    """The win-back experiment's units and effects, and its extra (coupon) orders with
+    their values (Gamma-Gamma, the customer's rate) and fates, all from ``rng``."""
+    wb = winback_units(rng, params, cal.days, orders.user, orders.t, latents.first_user,
+                       latents.lam, latents.drop, latents.nu, signups.market, signups.channel,
+                       profiles.device, profiles.marketing)
+    user, t = coupon_orders(rng, wb, orders.user, orders.t)
+    market = signups.market[user]
+    value = rng.gamma(params.gg[market, 0], 1.0 / latents.nu[user])
+    amount = fx.to_local(value, fx.indices(params.currencies)[market], cal.day_of(t))
+    fulfilment = fulfil(rng, t, market, params, cal.end)
+    product = product_draws(rng, len(t), N_PRODUCTS)
+    return wb, Orders(user=user, t=t, first=np.zeros(len(t), bool),
+                      first_rank=np.zeros(0, np.int64), market=market, value=value,
+                      amount=amount, product=product, fulfilment=fulfilment)
+
+
+def _truth_uplift(out: Path, wb: Winback, ids: Ids) -> int:
+    """truth_uplift.parquet: each unit (its raw user id), variant, features at the window
+    start, response and true effects."""
+    asg = wb.assignment
+    table = pa.table({
+        "experiment_id": pa.array([wb.experiment.name] * len(asg.unit), pa.string()),
+        "unit_id": take(ids.users, asg.unit),
+        "variant": pa.array(np.where(asg.treated, "treatment", "control")),
+        "recency_days": pa.array(wb.recency), "frequency": pa.array(wb.frequency),
+        "response": pa.array(wb.response), "p0": pa.array(wb.p0),
+        "effect_probability": pa.array(wb.effect_probability),
+        "effect_revenue": pa.array(wb.effect_revenue)})
+    return write_parquet(out / "truth_uplift.parquet", table)
 
 
 def simulate(out: Path, *, config: Config | None = None, n_users: int = 50_000, days: int = 365,
              seed: int = 0, start: dt.date = dt.date(2025, 1, 1),
-             progress: Progress | None = None, shocks: Iterable[Shock] = ()) -> dict:
+             progress: Progress | None = None, shocks: Iterable[Shock] = (),
+             winback: bool = False) -> dict:
     """Simulate a cross-border shop into ``out``; return the ground truth written to truth.json.
 
     Writes the eight canonical tables (``TABLE_FILES``, Parquet, raw ids such as
-    ``u0000042``) and then ``truth.json``; each file appears atomically, and a
+    ``u0000042``), ``truth_uplift.parquet`` (each win-back unit's true effect, by raw id)
+    and then ``truth.json``; each file appears atomically, and a
     ``truth.json`` left by an earlier run is removed first, so a folder with a
     ``truth.json`` holds one complete world. The same arguments give byte-identical
     files. ``progress(stage, fraction)`` is called as the stages advance (calendar,
@@ -144,6 +208,11 @@ def simulate(out: Path, *, config: Config | None = None, n_users: int = 50_000, 
     (spend unchanged; see ``simulate.shocks``) and are recorded in truth.json
     (``shocks`` and the pair's ``media[...]["shock"]``); a bad one raises
     ``InputError`` before anything is written. No shocks, no change to any file.
+
+    ``winback`` adds the win-back coupon experiment (``simulate.winback``: an effect that
+    differs by customer, each unit's truth in ``truth_uplift.parquet``). Its extra orders
+    are not drawn by the BG/NBD process, so the default world leaves it out and keeps
+    the purchase and funnel truths exact.
     """
     if n_users < 1:
         raise ValueError(f"n_users = {n_users}: expected at least 1")
@@ -171,14 +240,28 @@ def simulate(out: Path, *, config: Config | None = None, n_users: int = 50_000, 
                              checkout_units)
         touches = touch_sessions(rngs["sessions"], params, acq, cal, signups, journeys)
     with _stage(report, "orders"):
-        orders, shipping_units = _orders(rngs, params, cal, fx, shipping, signups, journeys,
-                                         touches)
-        surveys = nps_surveys(rngs["surveys"], orders.fulfilment, orders.market, params,
-                              cal.end)
+        base, shipping_units, latents = _orders(rngs, params, cal, fx, shipping, signups,
+                                                journeys, touches)
+        base_surveys = nps_surveys(rngs["surveys"], base.fulfilment, base.market, params,
+                                   cal.end)
+        coupon: tuple[Winback, Orders] | None = None
+        orders, surveys = base, base_surveys
+        if winback:
+            coupon = _coupon(rngs["uplift"], params, cal, fx, signups, profiles, base, latents)
+            orders, base_index, coupon_index = merge_orders(base, coupon[1])
+            surveys = merge_surveys(
+                base_surveys, base_index,
+                nps_surveys(rngs["uplift"], coupon[1].fulfilment, coupon[1].market, params,
+                            cal.end), coupon_index)
     with _stage(report, "sessions"):
         sessions, pool, n_visitors = all_sessions(rngs["sessions"], params, acq, cal, signups,
-                                                  profiles, journeys, touches, orders,
+                                                  profiles, journeys, touches, base,
                                                   ANONYMOUS_BROWSE_SHARE)
+        if coupon is not None:
+            sessions = merge_sessions(
+                renumber_orders(sessions, base_index),
+                renumber_orders(coupon_sessions(rngs["uplift"], params, acq, cal, profiles,
+                                                coupon[1]), coupon_index))
         traffic = realised_traffic(sessions)
     ids = make_ids(rngs["ids"], len(signups), n_visitors, len(orders))
     rows = {"events": write_events(out, rngs["events"], sessions, params,
@@ -186,11 +269,19 @@ def simulate(out: Path, *, config: Config | None = None, n_users: int = 50_000, 
                                    report)}
     del sessions
     report("write", 0.0)
-    experiments = ((checkout, checkout_units), (shipping, shipping_units))
+    experiments: tuple[tuple[Experiment, Assignment], ...] = (
+        (checkout, checkout_units), (shipping, shipping_units))
+    if coupon is not None:
+        experiments += ((coupon[0].experiment, coupon[0].assignment),)
     rows |= write_tables(out, rngs["media"], params, cal, fx, acq, signups, profiles, orders,
                          surveys, experiments, ids, report)
+    (out / "truth_uplift.parquet").unlink(missing_ok=True)  # an earlier run's
+    if coupon is not None:
+        _truth_uplift(out, coupon[0], ids)
     truth = truth_document(cfg, seed, n_users, params, cal, fx, acq, signups, journeys, orders,
                            pool, traffic, experiments, rows, planted)
+    if coupon is not None:
+        truth["experiments"][coupon[0].experiment.name] = coupon[0].truth()  # type: ignore[index]
     write_json(out / "truth.json", truth)
     report("write", 1.0)
     return jsonable(truth)  # type: ignore[return-value]

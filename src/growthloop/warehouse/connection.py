@@ -4,7 +4,8 @@ The warehouse is one DuckDB file. Canonical tables are created from
 ``growthloop.core.schema``; ``quarantine`` keeps rejected rows and ``loads`` records
 every file ingested; ``customer_scores`` and ``user_tags`` hold what
 ``growthloop.decide.scores`` derives per customer (``growthloop.warehouse.store``);
-the ``mmm_*`` tables hold the marketing-mix fits (``growthloop.warehouse.media_store``).
+the ``mmm_*`` tables hold the marketing-mix fits (``growthloop.warehouse.media_store``);
+audiences, triggers and uplift scores have theirs (``_v6``).
 ``schema_version`` holds the number of
 the last migration applied, so an older file is upgraded in place and a newer one
 is refused.
@@ -154,20 +155,60 @@ def _v5(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(create_table_sql(TABLES["identities"]))
 
 
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3, _v4, _v5]
+def _v6(con: duckdb.DuckDBPyConnection) -> None:
+    """Audiences and lifecycle triggers (``growthloop.decide.audiences``,
+    ``growthloop.decide.triggers``): each audience's members per built version
+    (``audience_members``) and the versions themselves (``audience_versions``, no person's
+    data); each trigger's current members (``trigger_state``) and who entered or left it
+    at each run (``trigger_changes``); and per-person uplift scores (``uplift_scores``),
+    read by audience filters."""
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS audience_members (
+            audience VARCHAR, version INTEGER, user_id VARCHAR, market VARCHAR,
+            as_of DATE, built_at TIMESTAMP)"""
+    )
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS audience_versions (
+            audience VARCHAR, version INTEGER, definition VARCHAR, size BIGINT,
+            people_left_out BIGINT, as_of DATE, tags_version VARCHAR, built_at TIMESTAMP)"""
+    )
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS trigger_state (
+            "trigger" VARCHAR, user_id VARCHAR, market VARCHAR, reason VARCHAR,
+            run_id VARCHAR, entered_at TIMESTAMP, as_of DATE)"""
+    )
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS trigger_changes (
+            "trigger" VARCHAR, user_id VARCHAR, change VARCHAR, reason VARCHAR,
+            run_id VARCHAR, changed_at TIMESTAMP, as_of DATE)"""
+    )
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS uplift_scores (
+            model_version VARCHAR, experiment_id VARCHAR, user_id VARCHAR, uplift DOUBLE,
+            uplift_low DOUBLE, uplift_high DOUBLE, scored_at TIMESTAMP)"""
+    )
+
+
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3, _v4, _v5,
+                                                                    _v6]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: Derived tables of aggregates only (no person's identifier): erasure has nothing to do
 #: there.
 AGGREGATE_TABLES: tuple[str, ...] = ("mmm_models", "mmm_channels", "mmm_curves",
                                      "mmm_contributions", "budget_plans",
-                                     "experiment_results", "knowledge")
+                                     "experiment_results", "knowledge",
+                                     "audience_versions")
 
 #: Tables derived from people's data, outside ``schema.TABLES``, with the columns that hold a
 #: person's (pseudonymised) identifier; ``privacy.erase`` deletes from them too.
 DERIVED_PERSON_TABLES: dict[str, tuple[str, ...]] = {
     "customer_scores": ("user_id",),
     "user_tags": ("user_id",),
+    "audience_members": ("user_id",),
+    "trigger_state": ("user_id",),
+    "trigger_changes": ("user_id",),
+    "uplift_scores": ("user_id",),
 }
 
 
