@@ -22,6 +22,7 @@ EXPECTED: dict[str, dict[str, float]] = {
     "roas": {JAN: 50 / 150, FEB: (30 + 40 * 1.2) / 90},  # o2 returned, o5 cancelled
     "roi": {JAN: 50 / 150 - 1, FEB: (30 + 40 * 1.2) / 90 - 1},
     "cac": {JAN: 150 / 2, FEB: 90 / 1},                    # new buyers u1 u3; u4
+    "cost_per_signup": {JAN: 150 / 3, FEB: 90 / 1},        # sign-ups u1 u2 u3; u4
     "add_to_cart_rate": {JAN: 2 / 5, FEB: 1 / 3},
     "payment_conversion_rate": {JAN: 1 / 5, FEB: 2 / 3},
     "average_order_value": {JAN: 50 / 1, FEB: 78 / 2},

@@ -21,11 +21,13 @@ from growthloop.cli import (
     report,
     uplift,
     value,
+    watch,
 )
 from growthloop.cli.app import app, err
 
 __all__ = ["app", "attribution", "audiences", "collector", "experiments", "goals", "knowledge",
-           "main", "media", "metrics", "project", "referrals", "report", "uplift", "value"]
+           "main", "media", "metrics", "project", "referrals", "report", "uplift", "value",
+           "watch"]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -65,6 +65,8 @@ class KPI(_Strict):
     that number with the same function.
     ``maturity_days``: how long after a period its value keeps changing (a 30-day
     conversion window, returns arriving later); reviews do not judge younger periods.
+    ``watch``: the daily alerts watch the KPI even when no goal names it
+    (``growthloop.decide.alerts``).
     """
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
@@ -81,6 +83,7 @@ class KPI(_Strict):
     formula: str = ""
     glossary: str | None = None
     maturity_days: int = Field(default=0, ge=0)
+    watch: bool = False
 
     @model_validator(mode="after")
     def _shape(self) -> KPI:

@@ -33,6 +33,7 @@ from growthloop.core.kpis import KPI
 from growthloop.decide.goals import data_end, goals_frame
 from growthloop.metrics.compile import catalog, compile_kpi, kpi_dimensions
 from growthloop.metrics.sources import SourceCache, cached_sources
+from growthloop.models.rootcause import mix_rate
 
 __all__ = ["NOISE_PERIODS", "NOISE_Z", "Review", "last_complete_period", "mix_rate", "review"]
 
@@ -129,23 +130,6 @@ class Review:
                          "rate_effect": top.rate, "rate_0": top.rate_0,
                          "rate_1": top.rate_1})
         return pd.DataFrame(rows)
-
-
-def mix_rate(prev: pd.DataFrame, cur: pd.DataFrame, dim: str) -> pd.DataFrame:
-    """Mix and rate contributions per segment from numerator/denominator by ``dim``.
-
-    Each frame has columns ``dim``, ``numerator``, ``denominator``; see the module docstring.
-    """
-    j = prev.merge(cur, on=dim, how="outer", suffixes=("_0", "_1")).fillna(0.0)
-    d0, d1 = j.denominator_0.sum(), j.denominator_1.sum()
-    if d0 <= 0 or d1 <= 0:
-        raise InputError("mix/rate needs traffic in both periods")
-    w0, w1 = j.denominator_0 / d0, j.denominator_1 / d1
-    r0 = (j.numerator_0 / j.denominator_0).where(j.denominator_0 > 0, 0.0)
-    r1 = (j.numerator_1 / j.denominator_1).where(j.denominator_1 > 0, r0)
-    out = pd.DataFrame({dim: j[dim], "weight_0": w0, "weight_1": w1, "rate_0": r0,
-                        "rate_1": r1, "mix": (w1 - w0) * r0, "rate": w1 * (r1 - r0)})
-    return out.sort_values(dim, ignore_index=True)
 
 
 def review(backend: BaseBackend, cfg: Config, cadence: Cadence = "weekly",

@@ -5,7 +5,8 @@ The warehouse is one DuckDB file. Canonical tables are created from
 every file ingested; ``customer_scores`` and ``user_tags`` hold what
 ``growthloop.decide.scores`` derives per customer (``growthloop.warehouse.store``);
 the ``mmm_*`` tables hold the marketing-mix fits (``growthloop.warehouse.media_store``);
-audiences, triggers and uplift scores have theirs (``_v6``).
+audiences, triggers and uplift scores have theirs (``_v6``), KPI alerts theirs
+(``_v7``).
 ``schema_version`` holds the number of
 the last migration applied, so an older file is upgraded in place and a newer one
 is refused.
@@ -189,8 +190,20 @@ def _v6(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v7(con: duckdb.DuckDBPyConnection) -> None:
+    """KPI alerts (``growthloop.decide.alerts``): each period a KPI left its forecast band,
+    with the slices that explain the move (JSON), per run; aggregates only."""
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS alerts (
+            run_id VARCHAR, kpi VARCHAR, grain VARCHAR, market VARCHAR, period DATE,
+            period_end DATE, actual DOUBLE, expected DOUBLE, low DOUBLE, high DOUBLE,
+            z DOUBLE, direction VARCHAR, worse BOOLEAN, festival BOOLEAN, drivers VARCHAR,
+            as_of DATE, created_at TIMESTAMP)"""
+    )
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3, _v4, _v5,
-                                                                    _v6]
+                                                                    _v6, _v7]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: Derived tables of aggregates only (no person's identifier): erasure has nothing to do
@@ -198,7 +211,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 AGGREGATE_TABLES: tuple[str, ...] = ("mmm_models", "mmm_channels", "mmm_curves",
                                      "mmm_contributions", "budget_plans",
                                      "experiment_results", "knowledge",
-                                     "audience_versions")
+                                     "audience_versions", "alerts")
 
 #: Tables derived from people's data, outside ``schema.TABLES``, with the columns that hold a
 #: person's (pseudonymised) identifier; ``privacy.erase`` deletes from them too.
