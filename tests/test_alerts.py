@@ -194,3 +194,37 @@ def test_planted_cost_rise_is_alerted_with_its_market_and_channel(shocked_shop):
                                 "--json", "--no-store", cwd=shocked_shop).stdout)["alerts"]
     assert n == len(all_alerts)
     assert json.loads(stored)[0]["slice"] == {"market": "ID", "channel": "social_ads"}
+
+
+def test_slope_hc1_by_hand():
+    from growthloop.decide.risks import slope_hc1
+
+    # y = 2x + residuals (+1, -1, -1, +1): slope 2 exactly
+    b, lo, hi = slope_hc1(np.array([0.0, 1, 2, 3]), np.array([1.0, 1, 3, 7]))
+    assert b == pytest.approx(2.0)
+    # HC1: n/(n-2) * sum(xc^2 e^2) / (sum xc^2)^2 = 2 * (2.25+0.25+0.25+2.25) / 25 = 0.4
+    assert hi - b == pytest.approx(1.6448536 * np.sqrt(0.4))
+    assert b - lo == pytest.approx(hi - b)
+
+
+def test_risk_monitors_flag_the_planted_cost_rise(shocked_shop):
+    import json
+
+    from test_cli import run
+
+    # the four weeks after the shock against the four before it
+    r = run("risks", "--all", "--json", "--as-of", "2025-08-11", cwd=shocked_shop)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    by = {(f["kpi"], f["market"], f["channel"]): f for f in doc["findings"]}
+    hit = by[("cost_per_signup", "ID", "social_ads")]
+    assert hit["status"] == "alert" and hit["low"] > 0.03
+    alerted = [f for k, f in by.items() if k[0] == "cost_per_signup"
+               and f["status"] == "alert"]
+    assert max(alerted, key=lambda f: f["value"]) is hit  # the steepest rise of all
+    assert len(alerted) <= 3
+    # the simulator's NPS falls after slow deliveries; repurchase does not depend on them
+    nps = doc["delivery_effects"]["nps_per_day"]
+    assert nps["high"] < 0
+    rep = doc["delivery_effects"]["repurchase_per_day"]
+    assert rep["low"] < 0 < rep["high"] or abs(rep["effect"]) < 0.01

@@ -1,4 +1,4 @@
-"""Watch commands: growthloop alerts."""
+"""Watch commands: growthloop alerts and growthloop risks."""
 
 from __future__ import annotations
 
@@ -18,10 +18,11 @@ from growthloop.cli.app import (
 )
 from growthloop.core.dates import parse_day
 from growthloop.decide.alerts import run_alerts, write_alerts
+from growthloop.decide.risks import risk_report
 from growthloop.report.format import csv_list
-from growthloop.report.watch import alerts_doc, print_alerts
+from growthloop.report.watch import alerts_doc, print_alerts, print_risks, risks_doc
 
-__all__ = ["alerts"]
+__all__ = ["alerts", "risks"]
 
 
 @command("alerts", epilog="Example: growthloop alerts --since 2025-11-01 --kpi revenue,cac")
@@ -58,3 +59,23 @@ def alerts(
         print_json(doc)
         return
     print_alerts(out, run, worse_only=worse)
+
+
+@command("risks", epilog="Example: growthloop risks --all --json")
+def risks(
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Use the data before this day, YYYY-MM-DD (default: all).")] = None,
+    all_rows: Annotated[bool, typer.Option(
+        "--all", help="Every finding, the ok ones too.")] = False,
+    config: ConfigOpt = Path("growthloop.toml"),
+    as_json: JsonOpt = False,
+) -> None:
+    """The plan's risk monitors: CAC and order-value trends, high-value churn, promotions,
+    returns and fulfilment with its effect on NPS and repurchase ([risks] thresholds)."""
+    end = parse_day(as_of, "--as-of") if as_of is not None else None
+    with open_warehouse(config) as wh:
+        findings, effects = risk_report(wh.backend, wh.cfg, as_of=end)
+    if as_json:
+        print_json(risks_doc(findings, effects))
+        return
+    print_risks(out, findings, effects, all_rows=all_rows)

@@ -34,6 +34,7 @@ __all__ = [
     "Goal",
     "Market",
     "Privacy",
+    "RiskRules",
     "Selection",
     "Trigger",
     "default_config",
@@ -423,6 +424,30 @@ class Trigger(Selection):
     enabled: bool = True
 
 
+class RiskRules(_Strict):
+    """Thresholds of the plan's risk monitors (``growthloop.decide.risks``).
+
+    Trends are per week over the last ``trend_weeks`` complete weeks; money is in the
+    reporting currency. ``cac_ceiling`` (None: trend only) caps the cost per new
+    customer; a return rate above ``return_rate_ceiling`` or ``return_rate_rise`` x its
+    level before alerts; fulfilment alerts when it takes ``fulfilment_days`` more than
+    before; high-value churn warns above ``high_value_churn_warn`` and alerts above
+    ``high_value_churn_alert`` (the plan's 8 % and 15 %); a festival whose lift fell by
+    ``festival_lift_drop`` of last year's alerts.
+    """
+
+    trend_weeks: int = Field(default=8, ge=4)
+    cac_ceiling: float | None = Field(default=None, gt=0)
+    cac_trend: float = Field(default=0.03, gt=0)
+    aov_trend: float = Field(default=-0.02, lt=0)
+    return_rate_ceiling: float = Field(default=0.3, gt=0, le=1)
+    return_rate_rise: float = Field(default=1.5, gt=1)
+    fulfilment_days: float = Field(default=1.0, gt=0)
+    high_value_churn_warn: float = Field(default=0.08, gt=0, lt=1)
+    high_value_churn_alert: float = Field(default=0.15, gt=0, lt=1)
+    festival_lift_drop: float = Field(default=0.5, gt=0, le=1)
+
+
 class Config(_Strict):
     """The whole project file."""
 
@@ -438,6 +463,7 @@ class Config(_Strict):
     audiences: list[Audience] = Field(default_factory=list)
     triggers: list[Trigger] = Field(default_factory=list)
     missing_fx: Literal["error", "skip"] = "error"
+    risks: RiskRules = RiskRules()
 
     _cur = field_validator("reporting_currency")(classmethod(lambda cls, v: _currency(v)))
 

@@ -66,7 +66,7 @@ FESTIVAL_SPREAD = 0.1  # year-to-year spread of a festival's lift, relative to t
 class Bands:
     """Per period: ``expected``, ``low``, ``high`` (NaN: no bound), ``z`` (in band
     half-widths over Z: beyond +-Z the value left the band, ``alert``); ``festival``
-    marks periods in a festival's window."""
+    marks periods in a festival's window and ``lift`` is their factor ``f_t``."""
 
     expected: np.ndarray
     low: np.ndarray
@@ -74,6 +74,7 @@ class Bands:
     z: np.ndarray
     alert: np.ndarray
     festival: np.ndarray
+    lift: np.ndarray  # the festival factor f_t (1 on ordinary periods, NaN: unknown)
 
 
 def festival_keys(starts: list[dt.date], grain: str) -> list[tuple | None]:
@@ -207,6 +208,7 @@ def bands(y: np.ndarray, d: np.ndarray | None, starts: list[dt.date], grain: str
     high = base + zcut * np.sqrt(var)
     # festival periods: last year's lift, or an open upper bound
     seen: dict[tuple, list[int]] = {}
+    lift = np.where(fest, np.nan, 1.0)
     for t, key in enumerate(keys):
         if key is None:
             continue
@@ -219,6 +221,7 @@ def bands(y: np.ndarray, d: np.ndarray | None, starts: list[dt.date], grain: str
                 break
         seen.setdefault(key, []).append(t)
         if np.isfinite(f) and np.isfinite(f_var):
+            lift[t] = f
             expected[t] = base[t] * f
             var[t] = phi[t] * unit_of(expected[t], t) + base[t] ** 2 * f_var \
                 + (FESTIVAL_SPREAD * (f - 1) * base[t]) ** 2
@@ -239,4 +242,4 @@ def bands(y: np.ndarray, d: np.ndarray | None, starts: list[dt.date], grain: str
     below = np.isfinite(low) & (y < low)
     alert = valid & (above | below)
     return Bands(expected=expected, low=low, high=high, z=zz / tail, alert=alert,
-                 festival=fest)
+                 festival=fest, lift=lift)

@@ -1,7 +1,7 @@
-"""Printing of the watch: KPI alerts with the slices that explain them.
+"""Printing of the watch: KPI alerts with the slices that explain them, risk monitors.
 
-One place for the table ``growthloop alerts`` and the demo print, and the alerts' JSON
-document; each print takes the console to print on.
+One place for the tables ``growthloop alerts`` and ``growthloop risks`` and the demo
+print, and their JSON documents; each print takes the console to print on.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from growthloop.decide.alerts import AlertRun
 from growthloop.report.format import number
 from growthloop.report.layout import Col, emit, paragraph
 
-__all__ = ["alerts_doc", "driver_text", "print_alerts"]
+__all__ = ["alerts_doc", "driver_text", "print_alerts", "print_risks", "risks_doc"]
 
 
 def driver_text(drivers: list[dict], top: int = 2) -> str:
@@ -64,3 +64,32 @@ def print_alerts(out: Console, run: AlertRun, *, limit: int | None = None,
          legend=["band: the forecast from the KPI's own history (weekday, festivals, "
                  "level); explained by: the slices with the largest share of the move over "
                  "all markets, and whether their weight (mix) or their own rate moved"])
+
+
+def risks_doc(findings: list, effects: dict) -> dict[str, Any]:
+    """The risk monitors as one JSON document."""
+    return {"findings": [f.as_dict() for f in findings], "delivery_effects": effects}
+
+
+def print_risks(out: Console, findings: list, effects: dict, *, all_rows: bool = False
+                ) -> None:
+    """The monitors' findings (those not ok unless ``all_rows``) and the delivery effects."""
+    order = {"alert": 0, "warn": 1, "no data": 2, "ok": 3}
+    shown = sorted((f for f in findings if all_rows or f.status in ("alert", "warn")),
+                   key=lambda f: (order[f.status], f.monitor, f.market, f.channel or ""))
+    counts = {s: sum(f.status == s for f in findings) for s in order}
+    title = (f"Risk monitors: {counts['alert']} alert, {counts['warn']} warn, "
+             f"{counts['ok']} ok")
+    if shown:
+        emit(out, title, [Col("monitor", False), Col("market", False), Col("channel", False),
+                          Col("status", False), Col("finding", False)],
+             [[f.monitor, f.market, f.channel or "", f.status, f.detail] for f in shown],
+             keys=3)
+    else:
+        paragraph(out, title + ": nothing to look at.")
+    nps, rep = effects.get("nps_per_day"), effects.get("repurchase_per_day")
+    if nps:
+        paragraph(out, f"A day more of delivery: NPS {nps['effect']:+.1f} points (90 %: "
+                       f"{nps['low']:+.1f} to {nps['high']:+.1f}, {int(nps['n']):,} answers)"
+                  + (f"; 60-day repurchase {rep['effect']:+.2%} (90 %: {rep['low']:+.2%} to "
+                     f"{rep['high']:+.2%}, {int(rep['n']):,} first orders)." if rep else "."))
