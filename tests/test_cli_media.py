@@ -195,12 +195,23 @@ def test_demo_shows_the_mmm_and_next_weeks_budget(tmp_path) -> None:
     trig = {t["trigger"]: t for t in doc["triggers"]}
     assert set(trig) == {"win_back", "vip_care", "second_purchase"}
     assert all(t["entered"] == t["members"] and t["left"] == 0 for t in trig.values())
+    # the watch: the last 28 days' alerts over the watched KPIs, the risk monitors
+    watch = doc["alerts"]
+    assert watch["since"] == "2025-12-04" and "cost_per_signup" in watch["kpis"]
+    # December's weeks are the Christmas run-up, whose lift a first year cannot know: the
+    # days outside festival windows are judged, those weeks are not
+    assert watch["periods_checked"]["day"] > 0 and watch["periods_checked"]["week"] == 0
+    monitors = {f["monitor"] for f in doc["risks"]["findings"]}
+    assert {"cac", "order value", "returns", "fulfilment", "high-value churn"} <= monitors
+    assert all(f["status"] in ("ok", "warn", "alert", "no data")
+               for f in doc["risks"]["findings"])
     # the text run prints the same sections, the loops' numbers among them
     text = run("demo", "--dir", "d", "--users", "5000", cwd=tmp_path, timeout=300)
     assert "Marketing-mix model" in text.stdout and "Budget for the period" in text.stdout
     assert "Experiments: verdicts" in text.stdout and "Knowledge base" in text.stdout
     assert "Viral coefficient K by market" in text.stdout and "Lifecycle triggers" in text.stdout
     assert "dormant_high_value" in text.stdout
+    assert "Risk monitors:" in text.stdout and "A day more of delivery" in text.stdout
 
 
 def test_lift_tests_from_a_file_narrow_their_channel(weekly, tmp_path) -> None:

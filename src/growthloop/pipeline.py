@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from growthloop.core.config import Config, default_toml, load_config
+from growthloop.decide.alerts import AlertRun, run_alerts, write_alerts
 from growthloop.decide.audiences import build_audiences
 from growthloop.decide.budget import BudgetPlan
 from growthloop.decide.channels import model_comparison
@@ -31,6 +32,7 @@ from growthloop.decide.knowledge import recent
 from growthloop.decide.ltv import value_summary
 from growthloop.decide.media import channel_table, next_budget
 from growthloop.decide.referrals import ReferralReport, referral_report
+from growthloop.decide.risks import RiskFinding, risk_report
 from growthloop.decide.scores import update_scores
 from growthloop.decide.triggers import run_triggers
 from growthloop.ingest.consent import ConsentReport
@@ -88,6 +90,9 @@ class DemoResult:
     referrals: ReferralReport | None = None  # viral coefficient K per market
     audiences: pd.DataFrame | None = None  # each configured audience's size
     triggers: pd.DataFrame | None = None  # each lifecycle trigger's entries and exits
+    alerts: AlertRun | None = None  # the last 28 days' KPI alerts with their causes
+    risks: list[RiskFinding] | None = None  # the plan's risk monitors
+    delivery_effects: dict[str, dict[str, float]] | None = None  # a day more of delivery
 
     @property
     def rows_loaded(self) -> int:
@@ -145,6 +150,10 @@ def demo(directory: Path | str = "demo", *, users: int = 50_000, days: int = 365
         update_scores(wh.con, wh.cfg, by="market")  # the scores and tags audiences read
         audiences = build_audiences(wh.con, wh.cfg) if wh.cfg.audiences else None
         triggers = run_triggers(wh.con, wh.cfg)
+        progress("watch: KPI alerts and risk monitors", 1.0)
+        alerts = run_alerts(wh.backend, wh.cfg)
+        write_alerts(wh.con, alerts)
+        risks, effects = risk_report(wh.backend, wh.cfg)
         report = write_report(wh, directory / "report.html")
     return DemoResult(directory=directory, config=cfg, loads=loads, summary=summary,
                       goals=goals, decomposition=dec, value=value, attribution=credits,
@@ -153,4 +162,5 @@ def demo(directory: Path | str = "demo", *, users: int = 50_000, days: int = 365
                       media_fit=run.fit.meta["diagnostics"], budget=run.plan,
                       budget_start=run.start, experiments=verdicts, knowledge=knowledge,
                       report=report, referrals=referrals, audiences=audiences,
-                      triggers=triggers)
+                      triggers=triggers, alerts=alerts, risks=risks,
+                      delivery_effects=effects)

@@ -43,6 +43,7 @@ from growthloop.report.tables import (
     print_summary,
     print_value_report,
 )
+from growthloop.report.watch import alerts_doc, print_alerts, print_risks, risks_doc
 from growthloop.simulate import parse_shock
 from growthloop.simulate.shocks import SHOCK_FORM
 
@@ -217,6 +218,9 @@ def demo(
                     "audiences": None if r.audiences is None else records(r.audiences),
                     "triggers": None if r.triggers is None else records(
                         r.triggers.drop(columns="run_id")),
+                    "alerts": None if r.alerts is None else alerts_doc(r.alerts),
+                    "risks": None if r.risks is None else risks_doc(
+                        r.risks, r.delivery_effects or {}),
                     "seconds": round(r.seconds, 1)})
         return
     print_summary(out, r.summary, currency)
@@ -244,4 +248,8 @@ def demo(
         print_audiences(out, "Audiences", r.audiences, built=True)
     if r.triggers is not None and len(r.triggers):
         print_triggers(out, r.triggers, str(r.triggers.run_id.iloc[0]))
+    if r.alerts is not None:
+        print_alerts(out, r.alerts, limit=8, worse_only=True)
+    if r.risks is not None:
+        print_risks(out, r.risks, r.delivery_effects or {})
     err.print(f"demo done in {r.seconds:.0f} s; project in {directory}")

@@ -39,7 +39,7 @@ from growthloop.metrics.sources import SourceCache, cached_sources
 from growthloop.models.anomaly import bands
 from growthloop.models.rootcause import decompose_change, rank_slices
 
-__all__ = ["ROOT_DIMENSIONS", "Alert", "AlertRun", "run_alerts", "watched_kpis",
+__all__ = ["ROOT_DIMENSIONS", "Alert", "AlertRun", "alert_series", "run_alerts", "watched_kpis",
            "write_alerts"]
 
 ROOT_DIMENSIONS = ("market", "channel", "device", "campaign", "cohort")
@@ -390,3 +390,25 @@ def write_alerts(con, run: AlertRun) -> str:
         con.execute("ROLLBACK")
         raise
     return run_id
+
+
+def alert_series(backend: BaseBackend, cfg: Config, kpi: str, market: str, grain: str,
+                 *, as_of: dt.date | None = None, days: int = 120,
+                 history_days: int = 400) -> pd.DataFrame:
+    """One watched KPI at one scope with its band: ``period``, ``actual``, ``expected``,
+    ``low``, ``high``, ``alert``, over the last ``days`` before ``as_of`` (the chart of
+    an alert)."""
+    as_of = as_of or data_end(backend)
+    start = as_of - dt.timedelta(days=history_days + days)
+    k = watched_kpis(cfg, [kpi])[0]
+    with cached_sources(backend, cfg) as cache:
+        frames = _detection_frames(k, catalog(cfg), backend, cfg, start, as_of, cache)
+    scopes = dict(frames[grain])
+    if market not in scopes:
+        raise InputError(f"KPI {kpi!r} has no data for market {market!r}")
+    starts = _starts(min(scopes["all"].period), as_of, grain)
+    y, d = _series(scopes[market], starts, k)
+    b = bands(y, d, starts, grain)
+    out = pd.DataFrame({"period": starts, "actual": y, "expected": b.expected, "low": b.low,
+                        "high": b.high, "alert": b.alert})
+    return out[out.period >= as_of - dt.timedelta(days=days)].reset_index(drop=True)

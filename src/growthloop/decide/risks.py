@@ -1,6 +1,7 @@
 """The plan's risk monitors: declared rules over catalog KPIs, per market (and channel).
 
-Each monitor reads catalog KPIs by complete week and gives a status (``ok``, ``warn``,
+Each monitor reads catalog KPIs by complete week (festival weeks left out: their
+pushes are the season, not a risk) and gives a status (``ok``, ``warn``,
 ``alert`` or ``no data``) with the figure behind it; thresholds are the project's
 ``[risks]`` (``growthloop.core.config.RiskRules``):
 
@@ -45,7 +46,7 @@ from growthloop.decide.alerts import _as_ratio
 from growthloop.decide.goals import data_end
 from growthloop.metrics.compile import catalog, compile_kpi
 from growthloop.metrics.sources import SourceCache, cached_sources
-from growthloop.models.anomaly import bands
+from growthloop.models.anomaly import bands, festival_keys
 
 __all__ = ["RiskFinding", "delivery_effects", "risk_report", "slope_hc1"]
 
@@ -92,7 +93,10 @@ def _weekly(k, backend: BaseBackend, cfg: Config, by: list[str], start: dt.date,
     df = compile_kpi(_as_ratio(k), backend, cfg, grain="week", by=by, start=start, end=end,
                      cache=cache).execute()
     df["period"] = pd.to_datetime(df.period).dt.date
-    return df[df.period + dt.timedelta(days=7 + k.maturity_days) <= end]
+    df = df[df.period + dt.timedelta(days=7 + k.maturity_days) <= end]
+    weeks = sorted(set(df.period))
+    festive = {w for w, key in zip(weeks, festival_keys(weeks, "week"), strict=True) if key}
+    return df[~df.period.isin(festive)]  # a festival's push is the season, not a risk
 
 
 def _trend(values: np.ndarray) -> tuple[float, float, float]:

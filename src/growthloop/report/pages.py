@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from growthloop.core.config import Config
@@ -65,7 +66,8 @@ from growthloop.warehouse import Warehouse
 from growthloop.warehouse.store import read_tags
 
 __all__ = ["APPLIES", "FILTER_PARAMS", "FUNNEL_STEPS", "PAGES", "Block", "Filters",
-           "channels", "cohorts", "experiments", "funnels", "overview", "value"]
+           "channels", "cohorts", "experiments", "funnels", "overview", "value",
+           "watch"]
 
 #: The query parameters of a page, in the order of the filter form.
 FILTER_PARAMS: tuple[str, ...] = ("from", "to", "market", "channel")
@@ -750,6 +752,90 @@ def experiments(wh: Warehouse, f: Filters) -> list[Block]:
             *_section("Knowledge base", lambda: _knowledge(wh, f))]
 
 
+def _stored_alerts(wh: Warehouse, f: Filters) -> pd.DataFrame:
+    """The newest stored alert of each KPI, grain, market and period."""
+    where, params = "", []
+    if f.market:
+        where, params = "WHERE market IN (?, 'all')", [f.market]
+    return wh.con.execute(
+        f"""SELECT * FROM alerts {where}
+            QUALIFY row_number() OVER (PARTITION BY kpi, grain, market, period
+                                       ORDER BY created_at DESC) = 1
+            ORDER BY period DESC, abs(z) DESC LIMIT 200""", params).df()
+
+
+def _alerts(wh: Warehouse, f: Filters) -> list[Block]:
+    import json
+
+    import plotly.graph_objects as go
+
+    from growthloop.decide.alerts import alert_series
+    from growthloop.report.watch import driver_text
+
+    title = "KPI alerts"
+    df = _stored_alerts(wh, f)
+    if df.empty:
+        return [Block(title, note="no alerts are stored: `growthloop alerts` watches every KPI "
+                                  "with a goal or `watch = true` and stores what it finds")]
+    df["explained by"] = [driver_text(json.loads(d)) for d in df.drivers]
+    df["move"] = np.where(df.worse, "worse", "better")
+    shown = df[["period", "kpi", "grain", "market", "actual", "expected", "low", "high", "z",
+                "move", "explained by"]].head(30)
+    blocks = [Block(f"{title}: the newest (as of {df.as_of.max():%Y-%m-%d})", table=shown,
+                    legend=("band: expected with its low and high from the KPI's own "
+                            "history; explained by: the slices with the largest share of "
+                            "the move (mix: their weight moved; rate: their own value)",))]
+    worse = df[df.worse].head(2)
+    for a in worse.itertuples():
+        band = alert_series(wh.backend, wh.cfg, a.kpi, a.market, a.grain,
+                            as_of=min(pd.Timestamp(a.period_end).date()
+                                      + dt.timedelta(days=28), data_end(wh.backend)))
+        fig = go.Figure()
+        fig.add_trace(go.Scatter(x=band.period, y=band.high, line={"width": 0},
+                                 showlegend=False, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=band.period, y=band.low, fill="tonexty", name="band",
+                                 line={"width": 0}, fillcolor="rgba(99,110,250,0.2)"))
+        fig.add_trace(go.Scatter(x=band.period, y=band.actual, name="actual",
+                                 mode="lines+markers", line={"color": "#333"}))
+        hit = band[band.alert]
+        fig.add_trace(go.Scatter(x=hit.period, y=hit.actual, name="alert", mode="markers",
+                                 marker={"color": "#d62728", "size": 10}))
+        blocks.append(_figure(f"{a.kpi} ({a.grain}, {a.market}) with its band: "
+                              f"{driver_text(json.loads(a.drivers), 1)}", fig, band))
+    return blocks
+
+
+def _risks(wh: Warehouse, f: Filters) -> list[Block]:
+    from growthloop.decide.risks import risk_report
+
+    findings, effects = risk_report(wh.backend, wh.cfg)
+    rows = pd.DataFrame([x.as_dict() for x in findings
+                         if x.status in ("alert", "warn") and (not f.market
+                                                              or x.market == f.market)])
+    blocks = []
+    if rows.empty:
+        blocks.append(Block("Risk monitors", note="every monitor is ok"))
+    else:
+        blocks.append(Block("Risk monitors: alerts and warnings",
+                            table=rows[["monitor", "market", "channel", "status", "detail"]],
+                            badges=("status",), headers={"detail": "finding"}))
+    nps, rep = effects.get("nps_per_day"), effects.get("repurchase_per_day")
+    if nps and rep:
+        blocks.append(Block("A day more of delivery", note=(
+            f"NPS {nps['effect']:+.1f} points (90 %: {nps['low']:+.1f} to {nps['high']:+.1f}); "
+            f"60-day repurchase {rep['effect']:+.2%} (90 %: {rep['low']:+.2%} to "
+            f"{rep['high']:+.2%}), estimated from the data")))
+    return blocks
+
+
+def watch(wh: Warehouse, f: Filters) -> list[Block]:
+    """The stored KPI alerts with their band and causes, and the risk monitors."""
+    if (empty := _no_data(wh)) is not None:
+        return empty
+    return [*_section("KPI alerts", lambda: _alerts(wh, f)),
+            *_section("Risk monitors", lambda: _risks(wh, f))]
+
+
 #: Every page: its name (the URL's last part), title and function, in the nav's order.
 PAGES: dict[str, tuple[str, Callable[[Warehouse, Filters], list[Block]]]] = {
     "overview": ("Overview", overview),
@@ -758,6 +844,7 @@ PAGES: dict[str, tuple[str, Callable[[Warehouse, Filters], list[Block]]]] = {
     "value": ("Customer value", value),
     "channels": ("Channels", channels),
     "experiments": ("Experiments", experiments),
+    "watch": ("Watch", watch),
 }
 
 #: The filters each page applies.
@@ -768,4 +855,5 @@ APPLIES: dict[str, tuple[str, ...]] = {
     "value": ("market", "channel"),
     "channels": ("from", "to", "market", "channel"),
     "experiments": ("market",),
+    "watch": ("market",),
 }
