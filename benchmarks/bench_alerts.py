@@ -132,15 +132,19 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--out", type=Path, default=Path("/tmp/bench-alerts"))
+    ap.add_argument("--skip", choices=("clean", "risks"), action="append", default=[])
     a = ap.parse_args()
     os.environ.setdefault("GROWTHLOOP_PSEUDONYM_KEY", "bench-alerts-key-0123456789")
-    clean, _ = build(a.out / "clean", a.users, a.seed)
-    with Warehouse.open(clean) as wh:
-        false_alarms(run_alerts(wh.backend, wh.cfg, since=JUDGED_FROM, history_days=366))
-    risky, truth = build(a.out / "risks", a.users, a.seed, RISKS)
-    with Warehouse.open(risky) as wh:
-        planted(run_alerts(wh.backend, wh.cfg, since=JUDGED_FROM, history_days=366), truth)
-    timing(clean)
+    if "clean" not in a.skip:
+        clean, _ = build(a.out / "clean", a.users, a.seed)
+        with Warehouse.open(clean) as wh:
+            false_alarms(run_alerts(wh.backend, wh.cfg, since=JUDGED_FROM, history_days=366))
+        timing(clean)
+    if "risks" not in a.skip:
+        risky, truth = build(a.out / "risks", a.users, a.seed, RISKS)
+        with Warehouse.open(risky) as wh:
+            planted(run_alerts(wh.backend, wh.cfg, since=JUDGED_FROM, history_days=366),
+                    truth)
 
 
 if __name__ == "__main__":
