@@ -75,7 +75,7 @@ def test_catalog_same_on_duckdb_and_spark(engines):
         by = [d for d in ("market", "channel") if d in kpi_dimensions(kpi, cat)][:1]
         _same(compile_kpi(name, duck, cfg, grain="month", by=by).execute(),
               compile_kpi(name, sb, cfg, grain="month", by=by).execute(), by, name)
-    assert len(cat) == 27 and "share_rate" in cat  # 26 built in and the project's own
+    assert len(cat) == 28 and "share_rate" in cat  # 27 built in and the project's own
 
 
 @pytest.mark.parametrize("grain", list(GRAINS))
