@@ -39,7 +39,6 @@ from growthloop.simulate import (
     parse_shock,
     simulate,
 )
-from growthloop.simulate.shocks import shocked_counts
 
 N_USERS = 60_000
 DAYS = 365
@@ -689,23 +688,6 @@ def test_several_shocks_on_one_pair_compound_and_counts_follow(tmp_path: Path) -
     assert de["after"]["signups_expected"] == 0.0 and de["after"]["signups_incremental"] == 0
     assert truth["media"]["DE|search_ads"]["signups_incremental"] == 0
     assert [s["factor"] for s in truth["shocks"]] == [0.5, 3.0, 0.0]
-
-
-def test_shocked_counts_are_poisson_with_the_scaled_mean() -> None:
-    rng = np.random.default_rng(0)
-    mu = np.full((4, 5_000), 20.0)
-    counts = rng.poisson(mu)
-    multiplier = np.ones_like(mu)
-    multiplier[1], multiplier[2], multiplier[3] = 0.3, 1.8, 0.0
-    got = shocked_counts(np.random.default_rng(1), counts, mu, multiplier)
-    assert np.array_equal(got[0], counts[0]) and not got[3].any()
-    for row in (1, 2):
-        m = mu[row] * multiplier[row]
-        _assert_close(got[row].mean(), m.mean(), math.sqrt(m.mean() / m.size), f"mean {row}")
-        # Poisson: variance = mean (the variance of the sample variance is about 2 m^2 / n)
-        _assert_close(got[row].var(), m.mean(), math.sqrt(2 * m.mean() ** 2 / m.size),
-                      f"variance {row}")
-    assert np.all(got[1] <= counts[1]) and np.all(got[2] >= counts[2])
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -40,7 +40,7 @@ from growthloop.ingest.load import ingest_files
 from growthloop.metrics.journeys import journeys_consent
 from growthloop.metrics.summary import market_summary
 from growthloop.report.html import write_report
-from growthloop.simulate import TABLE_FILES, Shock, simulate
+from growthloop.simulate import TABLE_FILES, Risk, Shock, simulate
 from growthloop.simulate.experiments import registry_toml
 from growthloop.warehouse import Warehouse
 
@@ -57,11 +57,11 @@ def _silent(_stage: str, _fraction: float) -> None:
 def simulate_shop(out_dir: Path, *, users: int = 50_000, days: int = 365, seed: int = 0,
                   start: dt.date = DEMO_START, config: Config | None = None,
                   shocks: tuple[Shock, ...] = (), progress: Progress = _silent,
-                  winback: bool = False) -> dict[str, int]:
-    """Write a simulated shop into ``out_dir`` (with planted ``shocks``, and ``winback``
-    the win-back coupon experiment); the files written and their sizes."""
+                  winback: bool = False, risks: tuple[Risk, ...] = ()) -> dict[str, int]:
+    """Write a simulated shop into ``out_dir`` (with planted ``shocks`` and ``risks``, and
+    ``winback`` the win-back coupon experiment); the files written and their sizes."""
     simulate(out_dir, config=config, n_users=users, days=days, seed=seed, start=start,
-             shocks=shocks, progress=progress, winback=winback)
+             shocks=shocks, progress=progress, winback=winback, risks=risks)
     return {p.name: p.stat().st_size for p in sorted(out_dir.iterdir()) if p.is_file()}
 
 

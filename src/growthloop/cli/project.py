@@ -44,7 +44,8 @@ from growthloop.report.tables import (
     print_value_report,
 )
 from growthloop.report.watch import alerts_doc, print_alerts, print_risks, risks_doc
-from growthloop.simulate import parse_shock
+from growthloop.simulate import parse_risk, parse_shock
+from growthloop.simulate.risks import KINDS, RISK_FORM
 from growthloop.simulate.shocks import SHOCK_FORM
 
 __all__ = ["demo", "erase", "ingest", "init", "schema", "simulate"]
@@ -115,7 +116,7 @@ def erase(
 
 
 @command(epilog="Example: growthloop simulate --users 50000 --days 365 --seed 7 --out shop/ "
-                 "--shock live_commerce:DE:2025-07-01:0.5")
+                 "--shock live_commerce:DE:2025-07-01:0.5 --risk fulfilment:BR:2025-09-01:2.3")
 def simulate(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the Parquet files.")],
     users: Annotated[int, typer.Option(min=100, help="Users to simulate.")] = 50_000,
@@ -130,6 +131,14 @@ def simulate(
         help="Plant a shock: from the date on, the channel's effectiveness in the market is "
              f"factor times what it was ({SHOCK_FORM}); spend is unchanged. Repeatable; "
              "recorded in truth.json.")] = None,
+    risk: Annotated[list[str] | None, typer.Option(
+        "--risk", metavar="KIND:MARKET[:CHANNEL]:DATE:SIZE",
+        help=f"Plant a risk in the market from the date on ({', '.join(KINDS)}; "
+             f"{RISK_FORM}): cac is the channel's acquisition cost times size, fulfilment "
+             "size more delivery days, returns the return probability times size, "
+             "order_value the order values times size, churn a share size of the "
+             "high-value buyers leaving, promotion a share size of the festival lift lost. "
+             "Repeatable; recorded in truth.json.")] = None,
     winback: Annotated[bool, typer.Option(
         "--winback", help="Add the win-back coupon experiment: an effect that differs by "
                           "customer, each unit's truth in truth_uplift.parquet.")] = False,
@@ -139,21 +148,24 @@ def simulate(
     first = parse_day(start, "--start")
     cfg = load_config(config) if config else None
     shocks = tuple(parse_shock(s, cfg or default_config(), first, days) for s in shock or ())
+    risks = tuple(parse_risk(r, cfg or default_config(), first, days) for r in risk or ())
     t0 = time.perf_counter()
     with progress() as bar:
         task = bar.add_task("simulating", total=1.0)
         files = simulate_shop(out_dir, users=users, days=days, seed=seed, start=first,
-                              config=cfg, shocks=shocks, winback=winback,
+                              config=cfg, shocks=shocks, winback=winback, risks=risks,
                               progress=lambda stage, frac:
                               bar.update(task, description=f"simulating: {stage}",
                                          completed=frac))
     seconds = time.perf_counter() - t0
     if as_json:
         print_json({"out": str(out_dir), "files": files, "seconds": round(seconds, 2),
-                    "shocks": [s.as_dict() for s in shocks]})
+                    "shocks": [s.as_dict() for s in shocks],
+                    "risks": [r.as_dict() for r in risks]})
     else:
         out.print(f"wrote {len(files)} files to {out_dir} in {seconds:.1f} s"
-                  + "".join(f"; shock {s}" for s in shocks))
+                  + "".join(f"; shock {s}" for s in shocks)
+                  + "".join(f"; risk {r}" for r in risks))
 
 
 @command(epilog="Example: growthloop schema --markdown > docs/data-model.md")

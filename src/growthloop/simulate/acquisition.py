@@ -6,7 +6,10 @@ pair's sign-up target, and the expected value of a sign-up over its ROI target t
 pair's spend. Seed sign-ups are paid (Poisson around the media response, each credited
 to a campaign in proportion to its spend that day) or organic/owned (the seasonal
 baseline); referred users follow from the branching process. Planted shocks change a
-pair's true response from their date on, after the plan was sized (see ``shocks``).
+pair's true response from their date on, after the plan was sized (see ``shocks``); a
+failed promotion (``risks``) weakens the festival lift of a market's demand: its paid
+response is that of the spend planned for the weaker lift, its organic and owned
+sign-ups are thinned by the ratio of the multipliers.
 """
 
 from __future__ import annotations
@@ -27,9 +30,16 @@ from growthloop.simulate.customers import (
     sort_rank,
 )
 from growthloop.simulate.journeys import expected_conversion
-from growthloop.simulate.media import MediaPlan, campaign_shapes, plan_media, response_curve
+from growthloop.simulate.media import (
+    MediaPlan,
+    campaign_shapes,
+    lifted_response,
+    plan_media,
+    response_curve,
+)
 from growthloop.simulate.params import REFERRAL_DELAY_MEAN_DAYS, VALUE_WINDOW_DAYS, WorldParams
-from growthloop.simulate.shocks import Shock, effectiveness, shocked_counts
+from growthloop.simulate.risks import thinned
+from growthloop.simulate.shocks import Shock, effectiveness
 
 __all__ = [
     "Acquisition",
@@ -78,6 +88,7 @@ class Acquisition:
     seeds_target: np.ndarray  # (markets,) expected seed (non-referred) sign-ups
     market_share: np.ndarray  # (markets,) share of the users requested
     value: SignupValue
+    demand: np.ndarray | None = None  # (markets, days) festival lift kept, None: all of it
 
     @property
     def pair_market(self) -> np.ndarray:
@@ -118,11 +129,15 @@ def _seed_targets(params: WorldParams, cal: Calendar, pairs: np.ndarray,
 
 
 def plan_acquisition(rng: np.random.Generator, params: WorldParams, cal: Calendar,
-                     n_users: int, shocks: tuple[Shock, ...] = ()) -> Acquisition:
+                     n_users: int, shocks: tuple[Shock, ...] = (),
+                     lifted_festival: np.ndarray | None = None) -> Acquisition:
     """Campaigns, their spend and response, sized so that about ``n_users`` users sign up.
 
-    The plan is sized without ``shocks`` (checked ones); they then scale the true
-    response of their pairs from their dates on, leaving spend and beta as planned.
+    The plan is sized without ``shocks`` (checked ones) and along the calendar's festival
+    multipliers; the shocks then scale the true response of their pairs from their dates
+    on, and ``lifted_festival`` ((markets, days), the multipliers demand sees under
+    failed promotions) the response of every pair of a market to what the spend planned
+    for it would bring, leaving spend and beta as planned.
     """
     pairs, pair_of = _media_pairs(params)
     pm, pc_ = pairs[:, 0], pairs[:, 1]
@@ -141,10 +156,15 @@ def plan_acquisition(rng: np.random.Generator, params: WorldParams, cal: Calenda
     names = tuple(f"{params.markets[pm[p]]}-{params.channels[pc_[p]]}-c{k}"
                   for p, k in zip(shapes.pair, shapes.number, strict=True))
     plan = plan_media(pairs, names, shapes, spend_target, signups_target, alpha, shape, k_mult)
-    plan = plan.shocked(effectiveness(shocks, params.markets, params.channels, pair_of,
-                                      cal.start, cal.days))
-    return Acquisition(plan=plan, pair_of=pair_of, baseline_shape=baseline_shape,
-                       seeds_target=seeds_target, market_share=weight, value=value)
+    eff = effectiveness(shocks, params.markets, params.channels, pair_of, cal.start, cal.days)
+    demand = None
+    if lifted_festival is not None:
+        lifted = lifted_response(plan, cal.festival[pm], lifted_festival[pm])
+        eff = lifted if eff is None else eff * lifted
+        demand = lifted_festival / cal.festival
+    return Acquisition(plan=plan.shocked(eff), pair_of=pair_of, baseline_shape=baseline_shape,
+                       seeds_target=seeds_target, market_share=weight, value=value,
+                       demand=demand)
 
 
 @dataclass(frozen=True)
@@ -157,23 +177,40 @@ class Seeds:
     campaign: np.ndarray  # -1 for none
 
 
+def _shocked_seeds(rng: np.random.Generator, params: WorldParams, acq: Acquisition,
+                   src: np.ndarray, day: np.ndarray, t: np.ndarray, campaign: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Paid seeds (pair, day, time, campaign) drawn at the planned response, made those of
+    the shocked one: each kept with probability ``min(1, effectiveness)``, and for days
+    above 1 a Poisson top-up of ``(effectiveness - 1) x expected``, all from ``rng``."""
+    eff = acq.plan.effectiveness
+    assert eff is not None
+    keep = thinned(rng, np.minimum(eff, 1.0)[src, day])
+    extra = np.zeros_like(eff, dtype=np.int64)
+    up = eff > 1.0
+    extra[up] = rng.poisson((eff[up] - 1.0) * acq.plan.expected[up])
+    xsrc, xday = expand_daily_counts(extra)
+    xt = xday + _time_of_day(rng, params.utc_offset[acq.pair_market[xsrc]])
+    xcampaign = acq.plan.pick_campaign(xsrc, xday, rng.random(len(xsrc)))
+    return (np.concatenate([src[keep], xsrc]), np.concatenate([day[keep], xday]),
+            np.concatenate([t[keep], xt]), np.concatenate([campaign[keep], xcampaign]))
+
+
 def seed_signups(rng: np.random.Generator, params: WorldParams, acq: Acquisition,
-                 days: int, shock_rng: np.random.Generator | None = None) -> Seeds:
+                 days: int, shock_rng: np.random.Generator | None = None,
+                 risk_rng: np.random.Generator | None = None) -> Seeds:
     """Paid sign-ups around the media response and organic/owned ones around the baseline.
 
-    Where shocks changed the response, the planned days' counts are thinned or topped
-    up from ``shock_rng``, so no other draw moves (``shocks.shocked_counts``).
+    Every seed is first drawn as in a world without shocks or risks. Where shocks or
+    risks changed the response, the paid seeds are then thinned or topped up from
+    ``shock_rng`` (``_shocked_seeds``), and where a failed promotion weakened the
+    festival lift (``acq.demand``) the organic and owned seeds are thinned from
+    ``risk_rng``; so no draw of the other markets moves.
     """
     nm = params.n_markets
     paid_counts = rng.poisson(acq.plan.expected)
-    if acq.plan.effectiveness is not None:
-        if shock_rng is None:
-            raise ValueError("a shocked media plan needs shock_rng")
-        paid_counts = shocked_counts(shock_rng, paid_counts, acq.plan.expected,
-                                     acq.plan.effectiveness)
     src, day = expand_daily_counts(paid_counts)
-    paid_market = acq.pair_market[src]
-    paid_t = day + _time_of_day(rng, params.utc_offset[paid_market])
+    paid_t = day + _time_of_day(rng, params.utc_offset[acq.pair_market[src]])
     paid_campaign = acq.plan.pick_campaign(src, day, rng.random(len(src)))
     base_ch = np.asarray(params.baseline_channels, dtype=np.int64)
     nb = len(base_ch)
@@ -182,8 +219,20 @@ def seed_signups(rng: np.random.Generator, params: WorldParams, acq: Acquisition
                      * acq.baseline_shape[:, None, :])
     base_counts = rng.poisson(base_expected.reshape(nm * nb, days))
     bsrc, bday = expand_daily_counts(base_counts)
+    base_t = bday + _time_of_day(rng, params.utc_offset[bsrc // max(nb, 1)])
+    # every draw above is that of a world without shocks or risks; changes come after
+    if acq.plan.effectiveness is not None:
+        if shock_rng is None:
+            raise ValueError("a shocked media plan needs shock_rng")
+        src, day, paid_t, paid_campaign = _shocked_seeds(
+            shock_rng, params, acq, src, day, paid_t, paid_campaign)
+    if acq.demand is not None:
+        if risk_rng is None:
+            raise ValueError("a weakened festival lift needs risk_rng")
+        keep = thinned(risk_rng, np.repeat(acq.demand, nb, axis=0)[bsrc, bday])
+        bsrc, base_t = bsrc[keep], base_t[keep]
+    paid_market = acq.pair_market[src]
     base_market = bsrc // max(nb, 1)
-    base_t = bday + _time_of_day(rng, params.utc_offset[base_market])
     return Seeds(t=np.concatenate([paid_t, base_t]),
                  market=np.concatenate([paid_market, base_market]),
                  channel=np.concatenate([acq.pair_channel[src], base_ch[bsrc % max(nb, 1)]]),

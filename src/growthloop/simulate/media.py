@@ -5,7 +5,8 @@
 media mix model imports them from here so the simulator and the model agree.
 Paid sign-ups of a market and channel on day t are
 ``beta * hill(geometric_adstock(spend)_t, K, S)`` in expectation, times the day's
-effectiveness where a planted shock (``shocks``) changed it.
+effectiveness where a planted shock (``shocks``) or a failed promotion (``risks``)
+changed it.
 """
 
 from __future__ import annotations
@@ -21,8 +22,12 @@ __all__ = [
     "geometric_adstock",
     "hill",
     "impressions_and_clicks",
+    "lifted_response",
     "plan_media",
 ]
+
+ALWAYS_ON_FESTIVAL_POWER = 0.8  # always-on spend follows festival^0.8
+FLIGHT_FESTIVAL_POWER = 0.5  # flights follow festival^0.5; festival pushes festival - 1
 
 
 def geometric_adstock(spend: np.ndarray, alpha: float | np.ndarray, *,
@@ -92,7 +97,7 @@ def campaign_shapes(rng: np.random.Generator, season_weekday: np.ndarray,
         has_festival = bool(np.any(festival[i] > 1.1))
         for k in range(n_camp[i]):
             if k == 0:
-                row = season_weekday ** 0.6 * festival[i] ** 0.8
+                row = season_weekday ** 0.6 * festival[i] ** ALWAYS_ON_FESTIVAL_POWER
                 what = "always_on"
             elif k == 2 and has_festival:
                 row = np.where(festival[i] > 1.1, festival[i] - 1.0, 0.0) * 2.0
@@ -102,7 +107,7 @@ def campaign_shapes(rng: np.random.Generator, season_weekday: np.ndarray,
                 active = (t >= flight_start[i, j]) & (t < flight_start[i, j] + flight_len[i, j])
                 if not active.any():
                     active = t == min(flight_start[i, j], days - 1)
-                row = active * season_weekday ** 0.6 * festival[i] ** 0.5
+                row = active * season_weekday ** 0.6 * festival[i] ** FLIGHT_FESTIVAL_POWER
                 what = "flight"
             pair.append(i)
             number.append(k + 1)
@@ -158,6 +163,37 @@ class MediaPlan:
         k = (u[:, None] >= cum).sum(axis=1)
         n_of_pair = np.bincount(self.campaigns.pair, minlength=len(self.pairs))[pair]
         return self.campaign_first[pair] + np.minimum(k, n_of_pair - 1)
+
+
+def _festival_scale(kind: str, festival: np.ndarray, lifted: np.ndarray) -> np.ndarray:
+    """How a campaign of ``kind`` planned along ``festival`` would scale along ``lifted``."""
+    if kind == "always_on":
+        return (lifted / festival) ** ALWAYS_ON_FESTIVAL_POWER
+    if kind == "flight":
+        return (lifted / festival) ** FLIGHT_FESTIVAL_POWER
+    return np.divide(lifted - 1.0, festival - 1.0, out=np.ones_like(festival),
+                     where=festival > 1.1)
+
+
+def lifted_response(plan: MediaPlan, festival: np.ndarray, lifted: np.ndarray) -> np.ndarray:
+    """(pairs, days) multiplier of the planned response where the festival lift is weaker.
+
+    ``festival`` and ``lifted`` are each pair's market multipliers, (pairs, days), as
+    planned and as demand sees them. The response is that of the spend planned for
+    ``lifted`` (each campaign along its festival shape), the true adstock and Hill
+    curve unchanged, over the planned response; exactly 1 until the first day where
+    ``lifted`` differs from ``festival``.
+    """
+    shapes = plan.campaigns
+    spend = np.zeros_like(plan.spend)
+    for c, kind in enumerate(shapes.kind):
+        p = shapes.pair[c]
+        spend[p] += plan.campaign_spend[c] * _festival_scale(kind, festival[p], lifted[p])
+    h = hill(geometric_adstock(spend, plan.alpha), plan.k_half[:, None], plan.shape[:, None])
+    changed = np.cumsum(lifted != festival, axis=1) > 0
+    ratio = np.divide(plan.beta[:, None] * h, plan.expected, out=np.ones_like(h),
+                      where=changed & (plan.expected > 0))
+    return np.where(changed, ratio, 1.0)
 
 
 def plan_media(pairs: np.ndarray, names: tuple[str, ...], shapes: CampaignShapes,

@@ -7,7 +7,9 @@ Hardie & Lee 2005). Delivery takes Gamma(shape, scale) days by region; a share
 of orders is cancelled, a market-specific share of the rest is returned Exp(7 days)
 after delivery. NPS answers come from a sample of delivered orders and are worse
 after a slow delivery (longer than 1.5 x the region's mean), a hygiene factor of
-satisfaction.
+satisfaction. Planted risks (``risks``) add delivery days, raise return probabilities
+and remove the orders of customers who left; the slow threshold stays the region's
+usual mean.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ __all__ = [
     "Surveys",
     "expected_nps",
     "fulfil",
+    "keep_orders",
+    "keep_surveys",
     "merge_orders",
     "merge_surveys",
     "nps_surveys",
@@ -107,17 +111,42 @@ class Fulfilment:
     delivered_t: np.ndarray  # NaN unless delivered (or delivered and returned)
     return_t: np.ndarray  # NaN unless returned within the horizon
     delivery_days: np.ndarray  # drawn delivery time of every order
+    # delivered_t had no risk added delivery days (None: delivered_t); answers are sampled
+    # among these orders, so added days drop late answers without moving the others' draws
+    base_delivered_t: np.ndarray | None = None
+
+    @property
+    def sampled_delivered_t(self) -> np.ndarray:
+        """The delivery times NPS answers are sampled along (``base_delivered_t``)."""
+        return self.delivered_t if self.base_delivered_t is None else self.base_delivered_t
 
 
 def fulfil(rng: np.random.Generator, order_t: np.ndarray, market: np.ndarray,
-           params: WorldParams, horizon: float) -> Fulfilment:
-    """Status at the horizon end: cancelled, paid, shipped, delivered or returned."""
+           params: WorldParams, horizon: float, extra_days: np.ndarray | None = None,
+           return_factor: np.ndarray | None = None,
+           max_return_probability: float = 1.0) -> Fulfilment:
+    """Status at the horizon end: cancelled, paid, shipped, delivered or returned.
+
+    ``extra_days`` lengthen each order's drawn delivery; ``return_factor`` scales its
+    return probability (at most ``max_return_probability`` where scaled); the draws are
+    those without them.
+    """
     n = len(order_t)
     cancel = rng.random(n) < params.cancel_probability[market]
     shape, scale = params.delivery_gamma[market, 0], params.delivery_gamma[market, 1]
     delivery = rng.gamma(shape, scale)
+    base = None
+    if extra_days is not None:
+        base = np.where(cancel | (order_t + delivery > horizon)
+                        | (horizon - order_t < PAID_ONLY_DAYS), np.nan, order_t + delivery)
+        delivery = delivery + extra_days
     delivered = order_t + delivery
-    wants_return = rng.random(n) < params.return_probability[market]
+    p_return = params.return_probability[market]
+    if return_factor is not None:
+        p_return = np.where(return_factor != 1.0,
+                            np.minimum(p_return * return_factor, max_return_probability),
+                            p_return)
+    wants_return = rng.random(n) < p_return
     returned_at = delivered + rng.exponential(RETURN_DELAY_MEAN_DAYS, size=n)
     status = np.full(n, _S["delivered"], dtype=np.int64)
     status[delivered > horizon] = _S["shipped"]
@@ -128,7 +157,7 @@ def fulfil(rng: np.random.Generator, order_t: np.ndarray, market: np.ndarray,
     has_delivery = (status == _S["delivered"]) | (status == _S["returned"])
     return Fulfilment(status=status, delivered_t=np.where(has_delivery, delivered, np.nan),
                       return_t=np.where(status == _S["returned"], returned_at, np.nan),
-                      delivery_days=delivery)
+                      delivery_days=delivery, base_delivered_t=base)
 
 
 @dataclass(frozen=True)
@@ -160,15 +189,43 @@ def merge_orders(base: Orders, extra: Orders) -> tuple[Orders, np.ndarray, np.nd
         return np.concatenate([a, b])[o]
 
     f, g = base.fulfilment, extra.fulfilment
+    sampled = (None if f.base_delivered_t is None and g.base_delivered_t is None
+               else cat(f.sampled_delivered_t, g.sampled_delivered_t))
     fulfilment = Fulfilment(status=cat(f.status, g.status),
                             delivered_t=cat(f.delivered_t, g.delivered_t),
                             return_t=cat(f.return_t, g.return_t),
-                            delivery_days=cat(f.delivery_days, g.delivery_days))
+                            delivery_days=cat(f.delivery_days, g.delivery_days),
+                            base_delivered_t=sampled)
     merged = Orders(user=cat(base.user, extra.user), t=t[o], first=cat(base.first, extra.first),
                     first_rank=rank[base.first_rank], market=cat(base.market, extra.market),
                     value=cat(base.value, extra.value), amount=cat(base.amount, extra.amount),
                     product=cat(base.product, extra.product), fulfilment=fulfilment)
     return merged, rank[:n], rank[n:]
+
+
+def keep_orders(orders: Orders, keep: np.ndarray) -> tuple[Orders, np.ndarray]:
+    """The orders where ``keep`` (every first purchase among them), in the same order,
+    and each old order's new index (-1: removed)."""
+    index = np.where(keep, np.cumsum(keep) - 1, -1)
+    first_rank = index[orders.first_rank]
+    if np.any(first_rank < 0):
+        raise ValueError("a first purchase cannot be removed")
+    f = orders.fulfilment
+    fulfilment = Fulfilment(status=f.status[keep], delivered_t=f.delivered_t[keep],
+                            return_t=f.return_t[keep], delivery_days=f.delivery_days[keep],
+                            base_delivered_t=None if f.base_delivered_t is None
+                            else f.base_delivered_t[keep])
+    return Orders(user=orders.user[keep], t=orders.t[keep], first=orders.first[keep],
+                  first_rank=first_rank, market=orders.market[keep], value=orders.value[keep],
+                  amount=orders.amount[keep], product=orders.product[keep],
+                  fulfilment=fulfilment), index
+
+
+def keep_surveys(surveys: Surveys, index: np.ndarray) -> Surveys:
+    """The answers about orders still there, renumbered by ``index`` (``keep_orders``)."""
+    new = index[surveys.order]
+    kept = new >= 0
+    return Surveys(order=new[kept], t=surveys.t[kept], score=surveys.score[kept])
 
 
 def merge_surveys(base: Surveys, base_index: np.ndarray, extra: Surveys,
@@ -200,15 +257,23 @@ class Surveys:
 
 def nps_surveys(rng: np.random.Generator, fulfilment: Fulfilment, market: np.ndarray,
                 params: WorldParams, horizon: float) -> Surveys:
-    """Answers for sampled delivered orders, in order-index order."""
+    """Answers for sampled delivered orders, in order-index order.
+
+    Orders are sampled along ``fulfilment.sampled_delivered_t``; an answer is then kept
+    when its order was delivered (``delivered_t``, later where risks added days) and
+    answered before ``horizon``. "Slow" is longer than 1.5 x the region's usual mean.
+    """
     n = len(market)
-    respond = ~np.isnan(fulfilment.delivered_t) & (rng.random(n) < NPS_RESPONSE_RATE)
-    response_t = fulfilment.delivered_t + rng.exponential(1.5, size=n)
-    idx = np.flatnonzero(respond & (response_t < horizon))
+    sampled = fulfilment.sampled_delivered_t
+    respond = ~np.isnan(sampled) & (rng.random(n) < NPS_RESPONSE_RATE)
+    delay = rng.exponential(1.5, size=n)
+    idx = np.flatnonzero(respond & (sampled + delay < horizon))
     m = market[idx]
     mean_days = params.delivery_gamma[m, 0] * params.delivery_gamma[m, 1]
     slow = fulfilment.delivery_days[idx] > NPS_SLOW_FACTOR * mean_days
     probs = np.vstack([params.nps_normal, params.nps_slow])
     category = choice(rng, probs, m + params.n_markets * slow)
     score = choice(rng, NPS_SCORE_GIVEN_CATEGORY, category)
-    return Surveys(order=idx, t=response_t[idx], score=score)
+    response_t = fulfilment.delivered_t[idx] + delay[idx]
+    kept = response_t < horizon  # False where not delivered (NaN)
+    return Surveys(order=idx[kept], t=response_t[kept], score=score[kept])

@@ -37,7 +37,6 @@ __all__ = [
     "check_shocks",
     "effectiveness",
     "parse_shock",
-    "shocked_counts",
 ]
 
 MAX_FACTOR = 10.0
@@ -154,19 +153,4 @@ def effectiveness(shocks: tuple[Shock, ...], markets: tuple[str, ...],
     for s in shocks:
         pair = pair_of[markets.index(s.market), channels.index(s.channel)]
         out[pair, (s.date - start).days:] *= s.factor
-    return out
-
-
-def shocked_counts(rng: np.random.Generator, counts: np.ndarray, expected: np.ndarray,
-                   multiplier: np.ndarray) -> np.ndarray:
-    """Poisson(``expected``) ``counts`` made Poisson(``multiplier`` x ``expected``).
-
-    Days with multiplier 1 keep their count; below 1 a Binomial thinning, above 1 an
-    independent Poisson top-up, drawn in row-major order of the changed days.
-    """
-    out = counts.copy()
-    down = multiplier < 1.0
-    out[down] = rng.binomial(counts[down], multiplier[down])
-    up = multiplier > 1.0
-    out[up] += rng.poisson((multiplier[up] - 1.0) * expected[up])
     return out

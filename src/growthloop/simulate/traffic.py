@@ -18,6 +18,8 @@ alone, see ``journeys``), and a path's length does not reveal whether it convert
 session that falls before the user's sign-up is a visit before the account existed:
 anonymous, under the visitor id the user signs up with (one that would fall before the
 horizon starts is moved to a uniform time between the horizon start and the sign-up).
+Where a failed promotion (``risks``) weakened a market's festival lift, its anonymous
+visits are thinned by the ratio of the multipliers, after every draw of the block.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from growthloop.simulate.params import (
     N_PRODUCTS,
     WorldParams,
 )
+from growthloop.simulate.risks import thinned
 from growthloop.simulate.sessions import (
     Sessions,
     concat_sessions,
@@ -326,11 +329,25 @@ def _refund_block(rng: np.random.Generator, params: WorldParams, orders: Orders)
         product=orders.product[returned])
 
 
+def _weaker_festival(rng: np.random.Generator | None, acq: Acquisition, cal: Calendar,
+                     sessions: Sessions) -> Sessions:
+    """``sessions`` thinned where demand keeps less of the festival lift (``acq.demand``)."""
+    if acq.demand is None:
+        return sessions
+    if rng is None:
+        raise ValueError("a weakened festival lift needs a random stream")
+    keep = thinned(rng, acq.demand[sessions.market, cal.day_of(sessions.start)])
+    return sessions.take(np.flatnonzero(keep))
+
+
 def all_sessions(rng: np.random.Generator, params: WorldParams, acq: Acquisition,
                  cal: Calendar, signups: Signups, profiles: Profiles, journeys: Journeys,
-                 touches: Touches, orders: Orders,
-                 anonymous_share: float) -> tuple[Sessions, BrowsePool, int]:
-    """Every session sorted by start, the browsing pool, and the anonymous visitors."""
+                 touches: Touches, orders: Orders, anonymous_share: float,
+                 risk_rng: np.random.Generator | None = None) -> tuple[Sessions, BrowsePool, int]:
+    """Every session sorted by start, the browsing pool, and the anonymous visitors.
+
+    Anonymous visits are thinned from ``risk_rng`` where ``acq.demand`` says so.
+    """
     device = profiles.device
     blocks = [_touch_block(rng, journeys, touches, orders, device),
               _repeat_block(rng, params, acq, cal, signups, profiles, orders)]
@@ -340,6 +357,7 @@ def all_sessions(rng: np.random.Generator, params: WorldParams, acq: Acquisition
     blocks.append(_browse_block(rng, params, acq, cal, signups, profiles, episodes, pool))
     blocks.append(_share_block(rng, shares, signups, device))
     anonymous, n_visitors = _anonymous_block(rng, params, acq, cal, len(signups), pool)
+    anonymous = _weaker_festival(risk_rng, acq, cal, anonymous)
     blocks += [anonymous, _refund_block(rng, params, orders)]
     sessions = concat_sessions(blocks)
     del blocks

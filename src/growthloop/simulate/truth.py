@@ -4,6 +4,12 @@ expected values derived from them, and the counterfactuals and draws no table sh
 Sections follow the stages of the simulation. Figures that are only a function of the
 written tables (KPI values such as revenue by month or active users) are not repeated
 here: tests compute them from the tables themselves, independently of the simulator.
+
+Planted changes appear only in a world that has them: ``shocks`` (channel, market, date,
+factor; each shocked pair's ``media[...]["shock"]`` and ``media_definitions["shock"]``)
+and ``risks`` (kind, market, channel or null, date, effective_start, size, kpis and a
+few realised counts of each; ``risk_definitions`` says what each kind does and what its
+fields mean). A cac risk's pair also has a ``shock`` section (effectiveness 1 / size).
 """
 
 from __future__ import annotations
@@ -45,6 +51,13 @@ from growthloop.simulate.params import (
     TOUCH_GAP_MEAN_DAYS,
     VALUE_WINDOW_DAYS,
     WorldParams,
+)
+from growthloop.simulate.risks import (
+    HIGH_VALUE_SHARE,
+    MAX_RETURN_PROBABILITY,
+    RISK_KPIS,
+    RiskOutcome,
+    risk_shocks,
 )
 from growthloop.simulate.sessions import Sessions
 from growthloop.simulate.shocks import Shock
@@ -152,13 +165,13 @@ def _shock_period(acq: Acquisition, pair: int, days: slice, day_counts: np.ndarr
 
 def _shock(acq: Acquisition, cal: Calendar, shocks: tuple[Shock, ...], pair: int,
            day_counts: np.ndarray, value: float) -> dict[str, object]:
-    """Before and after the pair's first shock, and its effectiveness from each date on."""
-    assert acq.plan.effectiveness is not None
-    eff = acq.plan.effectiveness[pair]
+    """Before and after the pair's first shock, and its effectiveness from each date on
+    (the product of the factors of its shocks dated on or before)."""
     dates = sorted({s.date for s in shocks})
     first = (dates[0] - cal.start).days
     return {"date": dates[0].isoformat(),
-            "effectiveness_from": [[d.isoformat(), eff[(d - cal.start).days]] for d in dates],
+            "effectiveness_from": [[d.isoformat(), float(np.prod(
+                [s.factor for s in shocks if s.date <= d]))] for d in dates],
             "signups_planned": acq.plan.expected[pair].sum(),
             "before": _shock_period(acq, pair, slice(0, first), day_counts, value),
             "after": _shock_period(acq, pair, slice(first, None), day_counts, value)}
@@ -247,6 +260,46 @@ SHOCK_DEFINITION = (
     "value_per_signup / spend and roi = signups_incremental * value_per_signup / spend "
     "(null without spend). Sign-ups after the date include the carry-over of earlier "
     "spend, at the shocked effectiveness")
+
+
+RISK_DEFINITIONS = {
+    "fields": "kind, market, channel (cac only, else null), date (UTC, inclusive), "
+              "effective_start (the first day the risk changes anything: the date, or for "
+              "a promotion the first day from it with a festival lift), size, kpis (the "
+              "catalog KPIs it is expected to move in its market); risks of one kind in "
+              "one market compound",
+    "cac": "the channel's acquisition cost in the market is size times from the date: its "
+           "media effectiveness is 1 / size (a shock: media[pair].shock), spend unchanged; "
+           "media_pair and effectiveness name it",
+    "fulfilment": "orders placed in the market from the date take size more days to "
+                  "deliver; the NPS slow threshold stays 1.5 x the region's usual mean "
+                  "(fulfilment.delivery_days_gamma), so NPS falls; orders_affected counts "
+                  "the orders placed there from the date",
+    "returns": "the return probability of orders placed in the market from the date is "
+               f"size times (at most {MAX_RETURN_PROBABILITY:g}); orders_affected as above",
+    "order_value": "the value (reporting and local amount) of orders placed in the market "
+                   "from the date is size times; orders_affected as above",
+    "churn": "a share size of the market's high-value buyers (the top "
+             f"{HIGH_VALUE_SHARE:.0%} of the buyers with a first purchase before the date, "
+             "by lam * p / nu: BG/NBD rate times Gamma-Gamma mean value) make no purchase "
+             "from the date: their orders (and what hangs on them: sessions, surveys, "
+             "free-shipping units without another order in the window) are removed; "
+             "high_value_user_ids and churned_user_ids (raw ids), their counts, "
+             "high_value_orders_after (orders from the date of all high-value buyers in the "
+             "world without the risk) and orders_removed. With the win-back coupon a "
+             "churned customer can still be brought back by it; truth_uplift counts those "
+             "gone by the window start as buying nothing on their own (p0 = 0)",
+    "promotion": "a share size of the market's festival lift stops working from the date: "
+                 "where the festival multiplier f > 1 (festival_days), demand sees "
+                 "1 + (1 - size) (f - 1): organic and owned sign-ups and anonymous visits are "
+                 "thinned by the ratio, paid sign-ups are what the planned spend would bring "
+                 "had it been planned for the weaker lift (always-on f^0.8, flights f^0.5, "
+                 "festival pushes f - 1); spend is as planned (media signups_expected "
+                 "includes the loss); fewer sign-ups bring fewer touches, first orders and "
+                 "browsing. funnel.noncompleting_sessions_target counts the anonymous visits "
+                 "before the thinning",
+    "kpis": RISK_KPIS,
+}
 
 
 def _acquisition(params: WorldParams, acq: Acquisition, signups: Signups) -> dict[str, object]:
@@ -436,16 +489,20 @@ def truth_document(cfg: Config, seed: int, n_users: int, params: WorldParams, ca
                    fx: FxRates, acq: Acquisition, signups: Signups, journeys: Journeys,
                    orders: Orders, pool: BrowsePool, traffic: Traffic,
                    experiments: Experiments, rows: dict[str, int],
-                   shocks: tuple[Shock, ...] = ()) -> dict[str, object]:
+                   shocks: tuple[Shock, ...] = (),
+                   risks: tuple[RiskOutcome, ...] = ()) -> dict[str, object]:
     """The whole truth.json document (numpy values; ``output.jsonable`` converts them).
 
-    ``shocks`` and the shock definition appear only in a world with shocks.
+    ``shocks`` and the shock definition appear only in a world with shocks (or a cac
+    risk, whose shock is in its pair's media section), ``risks`` and their definitions
+    only in a world with risks.
     """
+    media_shocks = shocks + risk_shocks(o.risk for o in risks)
     doc: dict[str, object] = {
         "meta": _meta(cfg, params, cal, seed, n_users, len(signups)),
         "calendar": _calendar(cal),
         "fx": _fx(fx),
-        "media": _media(params, acq, signups, orders, cal, shocks),
+        "media": _media(params, acq, signups, orders, cal, media_shocks),
         "media_definitions": MEDIA_DEFINITIONS,
         "acquisition": _acquisition(params, acq, signups),
         "referrals": _referrals(params, signups),
@@ -463,5 +520,9 @@ def truth_document(cfg: Config, seed: int, n_users: int, params: WorldParams, ca
     }
     if shocks:
         doc["shocks"] = [s.as_dict() for s in shocks]
+    if media_shocks:
         doc["media_definitions"] = {**MEDIA_DEFINITIONS, "shock": SHOCK_DEFINITION}
+    if risks:
+        doc["risks"] = [o.as_dict() for o in risks]
+        doc["risk_definitions"] = RISK_DEFINITIONS
     return doc
