@@ -205,6 +205,15 @@ def test_demo_shows_the_mmm_and_next_weeks_budget(tmp_path) -> None:
     assert {"cac", "order value", "returns", "fulfilment", "high-value churn"} <= monitors
     assert all(f["status"] in ("ok", "warn", "alert", "no data")
                for f in doc["risks"]["findings"])
+    # the annual goal forecast as of its last quarter's start, the year's outcome beside it
+    fc = doc["forecast"]
+    year = next(g for g in doc["goals"] if g["goal"] == "new_users_2025")
+    assert (fc["goal"], fc["as_of"], fc["days_left"]) == ("new_users_2025", "2025-10-01", 92)
+    assert fc["low"] < fc["projection"] < fc["high"] and fc["actual"] < fc["projection"]
+    assert fc["outcome"] == pytest.approx(year["actual"])
+    p = fc["probabilities"]
+    assert 1 >= p["base"] >= p["target"] >= p["challenge"] >= 0
+    assert [n["dim"] for n in fc["needs"]] == ["all"] + ["market"] * 8 + ["channel"] * 7
     # the text run prints the same sections, the loops' numbers among them
     text = run("demo", "--dir", "d", "--users", "5000", cwd=tmp_path, timeout=300)
     assert "Marketing-mix model" in text.stdout and "Budget for the period" in text.stdout
@@ -212,6 +221,8 @@ def test_demo_shows_the_mmm_and_next_weeks_budget(tmp_path) -> None:
     assert "Viral coefficient K by market" in text.stdout and "Lifecycle triggers" in text.stdout
     assert "dormant_high_value" in text.stdout
     assert "Risk monitors:" in text.stdout and "A day more of delivery" in text.stdout
+    assert "Forecast of new_users for 2025 as of 2025-10-01" in text.stdout
+    assert "2025 ended at" in text.stdout and "Growth each quarter left needs" in text.stdout
 
 
 def test_lift_tests_from_a_file_narrow_their_channel(weekly, tmp_path) -> None:

@@ -27,6 +27,7 @@ from growthloop.decide.budget import BudgetPlan
 from growthloop.decide.channels import model_comparison
 from growthloop.decide.experiment_runs import analyze_registered
 from growthloop.decide.experiments import ExperimentResult
+from growthloop.decide.forecast import GoalForecast, annual_forecast
 from growthloop.decide.goals import goal_report
 from growthloop.decide.knowledge import recent
 from growthloop.decide.ltv import value_summary
@@ -93,6 +94,8 @@ class DemoResult:
     alerts: AlertRun | None = None  # the last 28 days' KPI alerts with their causes
     risks: list[RiskFinding] | None = None  # the plan's risk monitors
     delivery_effects: dict[str, dict[str, float]] | None = None  # a day more of delivery
+    forecast: GoalForecast | None = None  # the annual goal's forecast and tier chances
+    forecast_outcome: float | None = None  # the year's actual, when the data cover it
 
     @property
     def rows_loaded(self) -> int:
@@ -154,6 +157,8 @@ def demo(directory: Path | str = "demo", *, users: int = 50_000, days: int = 365
         alerts = run_alerts(wh.backend, wh.cfg)
         write_alerts(wh.con, alerts)
         risks, effects = risk_report(wh.backend, wh.cfg)
+        progress("forecast of the annual goal", 1.0)
+        annual = annual_forecast(wh.backend, wh.cfg)
         report = write_report(wh, directory / "report.html")
     return DemoResult(directory=directory, config=cfg, loads=loads, summary=summary,
                       goals=goals, decomposition=dec, value=value, attribution=credits,
@@ -163,4 +168,6 @@ def demo(directory: Path | str = "demo", *, users: int = 50_000, days: int = 365
                       budget_start=run.start, experiments=verdicts, knowledge=knowledge,
                       report=report, referrals=referrals, audiences=audiences,
                       triggers=triggers, alerts=alerts, risks=risks,
-                      delivery_effects=effects)
+                      delivery_effects=effects,
+                      forecast=None if annual is None else annual[0],
+                      forecast_outcome=None if annual is None else annual[1])

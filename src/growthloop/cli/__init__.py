@@ -12,6 +12,7 @@ from growthloop.cli import (
     audiences,
     collector,
     experiments,
+    forecast,
     goals,
     knowledge,
     media,
@@ -25,9 +26,9 @@ from growthloop.cli import (
 )
 from growthloop.cli.app import app, err
 
-__all__ = ["app", "attribution", "audiences", "collector", "experiments", "goals", "knowledge",
-           "main", "media", "metrics", "project", "referrals", "report", "uplift", "value",
-           "watch"]
+__all__ = ["app", "attribution", "audiences", "collector", "experiments", "forecast", "goals",
+           "knowledge", "main", "media", "metrics", "project", "referrals", "report", "uplift",
+           "value", "watch"]
 
 
 def main(argv: list[str] | None = None) -> None:

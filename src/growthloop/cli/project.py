@@ -32,6 +32,7 @@ from growthloop.metrics import catalog
 from growthloop.pipeline import demo as run_demo
 from growthloop.pipeline import simulate_shop
 from growthloop.report.experiments import print_knowledge, print_verdicts
+from growthloop.report.forecast import print_forecast
 from growthloop.report.format import records
 from growthloop.report.loops import print_audiences, print_triggers, print_viral
 from growthloop.report.media import print_budget, print_mmm
@@ -233,6 +234,8 @@ def demo(
                     "alerts": None if r.alerts is None else alerts_doc(r.alerts),
                     "risks": None if r.risks is None else risks_doc(
                         r.risks, r.delivery_effects or {}),
+                    "forecast": None if r.forecast is None else {
+                        **r.forecast.as_dict(), "outcome": r.forecast_outcome},
                     "seconds": round(r.seconds, 1)})
         return
     print_summary(out, r.summary, currency)
@@ -264,4 +267,6 @@ def demo(
         print_alerts(out, r.alerts, limit=8, worse_only=True)
     if r.risks is not None:
         print_risks(out, r.risks, r.delivery_effects or {})
+    if r.forecast is not None:
+        print_forecast(out, r.forecast, outcome=r.forecast_outcome)
     err.print(f"demo done in {r.seconds:.0f} s; project in {directory}")

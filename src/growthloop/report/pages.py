@@ -828,12 +828,41 @@ def _risks(wh: Warehouse, f: Filters) -> list[Block]:
     return blocks
 
 
+def _forecast(wh: Warehouse) -> list[Block]:
+    from growthloop.decide.forecast import annual_forecast
+    from growthloop.report.forecast import forecast_figure
+
+    title = "Forecast of the annual goal"
+    got = annual_forecast(wh.backend, wh.cfg, needs=False)
+    if got is None:
+        return [Block(title, note="the project has no annual goal to forecast: "
+                                  "[decomposition] names it in growthloop.toml")]
+    fc, outcome = got
+    if fc.projection is None:
+        return [Block(title, note=fc.note or "no forecast")]
+    probs = fc.probabilities or {}
+    ended = ("" if outcome is None else
+             f"; the year ended at {number(outcome, _unit(fc.unit))}")
+    fig = forecast_figure(fc)
+    fig.update_layout(margin={"t": 50, "l": 60, "r": 20, "b": 40}, height=380,
+                      legend={"orientation": "h"})
+    return [Block(f"{title}: {fc.goal} as of {fc.as_of.isoformat()}", figure=fig,
+                  legend=(f"projection {number(fc.projection, _unit(fc.unit))} ({fc.level:.0%}: "
+                          f"{number(fc.low, _unit(fc.unit))} to "
+                          f"{number(fc.high, _unit(fc.unit))}); chance of each tier: "
+                          + ", ".join(f"{t} {probs.get(t, 0):.0%}"
+                                      for t in ("base", "target", "challenge"))
+                          + f" ({fc.method}){ended}",))]
+
+
 def watch(wh: Warehouse, f: Filters) -> list[Block]:
-    """The stored KPI alerts with their band and causes, and the risk monitors."""
+    """The stored KPI alerts with their band and causes, the risk monitors and the
+    forecast of the annual goal."""
     if (empty := _no_data(wh)) is not None:
         return empty
     return [*_section("KPI alerts", lambda: _alerts(wh, f)),
-            *_section("Risk monitors", lambda: _risks(wh, f))]
+            *_section("Risk monitors", lambda: _risks(wh, f)),
+            *_section("Forecast of the annual goal", lambda: _forecast(wh))]
 
 
 #: Every page: its name (the URL's last part), title and function, in the nav's order.
