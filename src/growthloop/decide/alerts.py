@@ -37,7 +37,7 @@ from growthloop.decide.goals import data_end
 from growthloop.metrics.compile import catalog, compile_kpi, kpi_dimensions
 from growthloop.metrics.sources import SourceCache, cached_sources
 from growthloop.models.anomaly import bands
-from growthloop.models.rootcause import decompose_change, rank_slices
+from growthloop.models.rootcause import decompose_arrays, rank_slices
 
 __all__ = ["ROOT_DIMENSIONS", "Alert", "AlertRun", "alert_series", "run_alerts", "watched_kpis",
            "write_alerts"]
@@ -307,8 +307,8 @@ def _explain(alerts: list[Alert], kpis: dict[str, KPI], cat: dict[str, KPI],
         else:
             got = {tuple(s): _frame(k, backend, cfg, grain, s, lo, hi, cache, needed)
                    for s in sets}
-        frames = {key: dict(tuple(df.groupby("period"))) for key, df in got.items()}
         ratio = k.kind == "ratio"
+        panels = {key: _Panel.of(df, list(key), ratio) for key, df in got.items()}
         for p in periods:
             found: dict[str, list[dict]] = {}
             for a in group:
@@ -316,48 +316,100 @@ def _explain(alerts: list[Alert], kpis: dict[str, KPI], cat: dict[str, KPI],
                     continue
                 scope = a.market if "market" in dims else "all"
                 if scope not in found:
-                    found[scope] = _drivers(frames, p, grain, ratio, k.scale,
-                                            "market" in dims, scope)
+                    found[scope] = _drivers(panels, p, grain, k.scale, "market" in dims,
+                                            scope)
                 a.drivers = found[scope]
 
 
-def _cells(by_period: dict[dt.date, pd.DataFrame], days: list[dt.date], dims: list[str],
-           ratio: bool) -> pd.DataFrame:
-    """Numerator (and denominator) per slice, per period of ``days``."""
-    have = [by_period[p] for p in days if p in by_period]
-    if not have:
-        return pd.DataFrame(columns=[*dims, "numerator", "denominator"])
-    sel = pd.concat(have) if len(have) > 1 else have[0]
-    cols = ["numerator", "denominator"] if ratio else ["numerator"]
-    g = sel.groupby(dims, dropna=False)[cols].sum().reset_index()
-    for c in cols:  # per period
-        g[c] = g[c].astype(float) / len(days)
-    return g
+@dataclass(frozen=True)
+class _Panel:
+    """A KPI's cells by period and slice as arrays: ``num`` (and for a ratio ``den``)
+    of shape (periods, slices), the slices' values in ``keys``."""
+
+    keys: pd.DataFrame  # one row per slice, a column per dimension
+    rows: dict[dt.date, int]  # period -> row
+    num: np.ndarray
+    den: np.ndarray | None
+    _alone: dict[str, _Panel] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def of(cls, df: pd.DataFrame, dims: list[str], ratio: bool) -> _Panel:
+        slice_of = df.groupby(dims, dropna=False, sort=True).ngroup().to_numpy()
+        keys = (df[dims].assign(_s=slice_of).drop_duplicates("_s").sort_values("_s")
+                .drop(columns="_s").reset_index(drop=True))
+        periods = sorted(set(df.period))
+        rows = {p: i for i, p in enumerate(periods)}
+        row_of = np.array([rows[p] for p in df.period], dtype=np.int64)
+        shape = (len(periods), len(keys))
+
+        def cells(col: str) -> np.ndarray:
+            out = np.zeros(shape)
+            np.add.at(out, (row_of, slice_of), df[col].astype(float).fillna(0.0).to_numpy())
+            return out
+
+        return cls(keys, rows, cells("numerator"), cells("denominator") if ratio else None)
+
+    def by(self, dim: str) -> _Panel:
+        """The panel of ``dim`` alone, summed over the other dimensions (a user is in
+        one market, so a channel's cells add up over markets); computed once."""
+        if dim in self._alone:
+            return self._alone[dim]
+        code, uniques = pd.factorize(self.keys[dim], sort=True)
+        onehot = np.zeros((len(self.keys), len(uniques)))
+        onehot[np.arange(len(self.keys)), code] = 1.0
+        self._alone[dim] = _Panel(pd.DataFrame({dim: uniques}), self.rows, self.num @ onehot,
+                                  None if self.den is None else self.den @ onehot)
+        return self._alone[dim]
+
+    def cells(self, days: list[dt.date], keep: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Numerator (and denominator) per slice, per period of ``days`` (a missing
+        period counts as 0), of the slices ``keep``."""
+        idx = [self.rows[d] for d in days if d in self.rows]
+        num = self.num[idx].sum(axis=0) / len(days)
+        den = None if self.den is None else self.den[idx].sum(axis=0) / len(days)
+        if keep is not None:
+            num, den = num[keep], None if den is None else den[keep]
+        return num, den
 
 
-def _drivers(frames: dict[tuple, dict[dt.date, pd.DataFrame]], period: dt.date, grain: str,
-             ratio: bool, scale: float, has_market: bool, scope: str) -> list[dict]:
+def _present(n0: np.ndarray, n1: np.ndarray, d0: np.ndarray | None,
+             d1: np.ndarray | None) -> np.ndarray:
+    """The slices with any cell in either period (revenue without spend counts too)."""
+    out = (n0 != 0) | (n1 != 0)
+    return out if d0 is None or d1 is None else out | (d0 != 0) | (d1 != 0)
+
+
+def _drivers(panels: dict[tuple, _Panel], period: dt.date, grain: str, scale: float,
+             has_market: bool, scope: str) -> list[dict]:
     """Ranked slices of the move of the KPI at ``scope`` (``all``, or one market: then
     its slices by each other dimension) from the reference periods to ``period``."""
     refs = _references(period, grain)
     parts, change, singles = [], None, set()
-    for dims, df in frames.items():
-        dims = list(dims)
-        cur, ref = _cells(df, [period], dims, ratio), _cells(df, refs, dims, ratio)
-        if scope != "all":
-            cur, ref = cur[cur.market == scope], ref[ref.market == scope]
-        if cur.empty or ref.empty or (ratio and (cur.denominator.sum() <= 0
-                                                 or ref.denominator.sum() <= 0)):
-            continue
-        pair = decompose_change(ref, cur, dims, ratio=ratio, scale=scale)
+    for dims, panel in panels.items():
+        keep = None if scope == "all" else (panel.keys.market == scope).to_numpy()
+        n1, d1 = panel.cells([period], keep)
+        n0, d0 = panel.cells(refs, keep)
+        if not (_present(n1, n1, d1, d1).any() and _present(n0, n0, d0, d0).any()) or (
+                d1 is not None and (d1.sum() <= 0 or d0.sum() <= 0)):
+            continue  # nothing in the period or in its references
+        keys = panel.keys if keep is None else panel.keys[keep]
+        seen = _present(n0, n1, d0, d1)
+        pair = decompose_arrays(keys[seen], n0[seen], n1[seen],
+                                None if d0 is None else d0[seen],
+                                None if d1 is None else d1[seen], scale=scale)
         parts.append(pair)
         for d in dims if has_market and len(dims) > 1 and scope == "all" else []:
             if d in singles:
-                continue  # each dimension alone, summed over markets (a user is in one)
+                continue  # each dimension alone, summed over markets
             singles.add(d)
-            c = cur.groupby(d, dropna=False).sum(numeric_only=True).reset_index()
-            r = ref.groupby(d, dropna=False).sum(numeric_only=True).reset_index()
-            parts.append(decompose_change(r, c, [d], ratio=ratio, scale=scale))
+            one = panel.by(d)
+            c1, e1 = one.cells([period])
+            c0, e0 = one.cells(refs)
+            ok = _present(c0, c1, e0, e1)
+            parts.append(decompose_arrays(one.keys[ok], c0[ok], c1[ok],
+                                          None if e0 is None else e0[ok],
+                                          None if e1 is None else e1[ok], scale=scale))
         if change is None:
             change = float(pair.contribution.sum())
     return rank_slices(parts, change if change is not None else float("nan"))

@@ -29,9 +29,37 @@ import pandas as pd
 
 from growthloop.core.errors import InputError
 
-__all__ = ["SPECIFIC_SHARE", "decompose_change", "mix_rate", "rank_slices"]
+__all__ = ["SPECIFIC_SHARE", "decompose_arrays", "decompose_change", "mix_rate", "rank_slices"]
 
 SPECIFIC_SHARE = 0.7
+
+
+def _align(prev: pd.DataFrame, cur: pd.DataFrame, dims: list[str], cols: list[str]
+           ) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    """The slices of either frame (sorted) and, per column of ``cols``, its values before
+    and after on them (0 where a frame lacks the slice)."""
+    j = prev[[*dims, *cols]].merge(cur[[*dims, *cols]], on=dims, how="outer",
+                                   suffixes=("_0", "_1")).sort_values(dims, ignore_index=True)
+    return j[dims], [j[f"{c}_{i}"].astype(float).fillna(0.0).to_numpy()
+                     for c in cols for i in (0, 1)]
+
+
+def _shift_share(n0: np.ndarray, d0: np.ndarray, n1: np.ndarray, d1: np.ndarray
+                 ) -> dict[str, np.ndarray | float]:
+    """Weights, rates and the mix and rate effects of a ratio's slices (module notes)."""
+    big_d0, big_d1 = float(d0.sum()), float(d1.sum())
+    if big_d0 <= 0 or big_d1 <= 0:
+        raise InputError("mix/rate needs traffic in both periods")
+    w0, w1 = d0 / big_d0, d1 / big_d1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r1 = np.where(d1 > 0, n1 / d1, np.nan)
+        r0 = np.nan_to_num(np.where(d0 > 0, n0 / d0, r1), nan=0.0)
+    r1 = np.where(np.isnan(r1), r0, r1)
+    total0 = float(n0.sum()) / big_d0
+    rate = w1 * (r1 - r0)
+    return {"weight_0": w0, "weight_1": w1, "rate_0": r0, "rate_1": r1,
+            "mix": (w1 - w0) * r0, "rate": rate,
+            "contribution": (w1 - w0) * (r0 - total0) + rate, "total_0": total0}
 
 
 def mix_rate(prev: pd.DataFrame, cur: pd.DataFrame, dim: str | list[str]) -> pd.DataFrame:
@@ -43,22 +71,38 @@ def mix_rate(prev: pd.DataFrame, cur: pd.DataFrame, dim: str | list[str]) -> pd.
     R1 - R0. A slice absent before has its rate of after as ``rate_0`` (all mix).
     """
     dims = [dim] if isinstance(dim, str) else list(dim)
-    j = prev.merge(cur, on=dims, how="outer", suffixes=("_0", "_1"))
-    for c in ("numerator_0", "denominator_0", "numerator_1", "denominator_1"):
-        j[c] = j[c].astype(float).fillna(0.0)
-    d0, d1 = j.denominator_0.sum(), j.denominator_1.sum()
-    if d0 <= 0 or d1 <= 0:
-        raise InputError("mix/rate needs traffic in both periods")
-    w0, w1 = j.denominator_0 / d0, j.denominator_1 / d1
-    r1 = (j.numerator_1 / j.denominator_1).where(j.denominator_1 > 0)
-    r0 = (j.numerator_0 / j.denominator_0).where(j.denominator_0 > 0, r1).fillna(0.0)
-    r1 = r1.fillna(r0)
-    total0 = j.numerator_0.sum() / d0
-    out = j[dims].copy()
-    out["weight_0"], out["weight_1"], out["rate_0"], out["rate_1"] = w0, w1, r0, r1
-    out["mix"], out["rate"] = (w1 - w0) * r0, w1 * (r1 - r0)
-    out["contribution"] = (w1 - w0) * (r0 - total0) + out["rate"]
-    return out.sort_values(dims, ignore_index=True)
+    keys, (n0, n1, d0, d1) = _align(prev, cur, dims, ["numerator", "denominator"])
+    ss = _shift_share(n0, d0, n1, d1)
+    out = keys.copy()
+    for c in ("weight_0", "weight_1", "rate_0", "rate_1", "mix", "rate", "contribution"):
+        out[c] = ss[c]
+    return out
+
+
+def decompose_arrays(keys: pd.DataFrame, n0: np.ndarray, n1: np.ndarray,
+                     d0: np.ndarray | None = None, d1: np.ndarray | None = None, *,
+                     scale: float = 1.0) -> pd.DataFrame:
+    """``decompose_change`` on aligned arrays: the slices ``keys`` (one row each) and
+    their numerators (and, for a ratio, denominators) before and after."""
+    out = keys.reset_index(drop=True).copy()
+    if d0 is None or d1 is None:
+        out["before"], out["after"] = scale * n0, scale * n1
+        out["mix"] = 0.0
+        out["rate"] = out["contribution"] = out["impact"] = scale * (n1 - n0)
+        return out
+    ss = _shift_share(n0, d0, n1, d1)
+    contribution = scale * ss["contribution"]
+    out["before"], out["after"] = scale * ss["rate_0"], scale * ss["rate_1"]
+    out["mix"] = scale * (ss["weight_1"] - ss["weight_0"]) * (ss["rate_0"] - ss["total_0"])
+    out["rate"] = scale * ss["rate"]
+    out["contribution"] = contribution
+    big_n, big_d = float(n1.sum()), float(d1.sum())
+    other_d = big_d - d1 + d0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        without = np.where(other_d > 0, (big_n - n1 + n0) / other_d, np.nan)
+    impact = scale * (big_n / big_d - without)
+    out["impact"] = np.where(np.isnan(impact), contribution, impact)
+    return out
 
 
 def decompose_change(prev: pd.DataFrame, cur: pd.DataFrame, dims: list[str], *,
@@ -73,30 +117,10 @@ def decompose_change(prev: pd.DataFrame, cur: pd.DataFrame, dims: list[str], *,
     should be per period (a reference of several periods divided by their number).
     """
     if ratio:
-        m = mix_rate(prev, cur, dims)
-        out = m[dims].copy()
-        out["before"], out["after"] = scale * m.rate_0, scale * m.rate_1
-        out["mix"] = scale * (m.weight_1 - m.weight_0) * (
-            m.rate_0 - (prev.numerator.sum() / prev.denominator.sum()))
-        out["rate"] = scale * m.rate
-        out["contribution"] = scale * m.contribution
-        j = m[dims].merge(prev, on=dims, how="left").merge(cur, on=dims, how="left",
-                                                          suffixes=("_0", "_1"))
-        n0, d0 = j.numerator_0.fillna(0.0), j.denominator_0.fillna(0.0)
-        n1, d1 = j.numerator_1.fillna(0.0), j.denominator_1.fillna(0.0)
-        big_n, big_d = cur.numerator.sum(), cur.denominator.sum()
-        other_d = big_d - d1 + d0
-        without = ((big_n - n1 + n0) / other_d).where(other_d > 0)
-        out["impact"] = (scale * (big_n / big_d - without)).fillna(out.contribution)
-        return out
-    j = prev[[*dims, "numerator"]].merge(cur[[*dims, "numerator"]], on=dims, how="outer",
-                                         suffixes=("_0", "_1"))
-    out = j[dims].copy()
-    out["before"] = scale * j.numerator_0.astype(float).fillna(0.0)
-    out["after"] = scale * j.numerator_1.astype(float).fillna(0.0)
-    out["mix"] = 0.0
-    out["rate"] = out["contribution"] = out["impact"] = out.after - out.before
-    return out.sort_values(dims, ignore_index=True)
+        keys, (n0, n1, d0, d1) = _align(prev, cur, dims, ["numerator", "denominator"])
+        return decompose_arrays(keys, n0, n1, d0, d1, scale=scale)
+    keys, (n0, n1) = _align(prev, cur, dims, ["numerator"])
+    return decompose_arrays(keys, n0, n1, scale=scale)
 
 
 def rank_slices(parts: list[pd.DataFrame], change: float, top: int = 5) -> list[dict]:
@@ -107,20 +131,25 @@ def rank_slices(parts: list[pd.DataFrame], change: float, top: int = 5) -> list[
     ``share`` of the change its ``rate`` effect explains (what ranks the slices),
     ``impact``, ``contribution``, ``mix``, ``before``, ``after``.
     """
+    if not parts or not np.isfinite(change) or change == 0:
+        return []
+    # only slices that can reach the top: the first ``top`` by share, and any with at
+    # least SPECIFIC_SHARE of one of them (ranked before its market)
+    shares = np.concatenate([p.rate.to_numpy(dtype=float) / change for p in parts])
+    shares = shares[shares > 0]
+    if not len(shares):
+        return []
+    floor = SPECIFIC_SHARE * np.sort(shares)[::-1][min(top, len(shares)) - 1]
     rows = []
     for p in parts:
         dims = [c for c in p.columns if c not in
                 ("before", "after", "mix", "rate", "contribution", "impact")]
-        for rec in p.to_dict("records"):
+        share = p.rate.to_numpy(dtype=float) / change
+        for rec in p[(share > 0) & (share >= floor)].to_dict("records"):
             rows.append({"slice": {d: str(rec[d]) for d in dims},
                          **{k: float(rec[k]) for k in
-                            ("impact", "contribution", "mix", "rate", "before", "after")}})
-    if not rows or not np.isfinite(change) or change == 0:
-        return []
-    sign = np.sign(change)
-    for r in rows:
-        r["share"] = r["rate"] / change
-    rows = [r for r in rows if r["rate"] * sign > 0]
+                            ("impact", "contribution", "mix", "rate", "before", "after")},
+                         "share": float(rec["rate"]) / change})
     rows.sort(key=lambda r: (-r["share"], len(r["slice"])))
     # a two-dimension slice explaining most of its market's part goes just before it
     out: list[dict] = []

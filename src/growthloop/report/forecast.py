@@ -135,12 +135,14 @@ def forecast_figure(fc: Any) -> Any:
     if len(past):
         fig.add_trace(go.Scatter(x=past.day, y=past.actual, mode="lines",
                                  line={"color": "#333"}, name="actual"))
-    for tier, color in (("base", "#d62728"), ("target", "#ff7f0e"),
-                        ("challenge", "#2ca02c")):
+    # labels at different corners: close tiers would print over one another
+    for tier, color, where in (("base", "#d62728", "bottom right"),
+                               ("target", "#ff7f0e", "top left"),
+                               ("challenge", "#2ca02c", "top right")):
         p = (fc.probabilities or {}).get(tier)
         label = tier + ("" if p is None else f" (P {p:.0%})")
         fig.add_hline(y=getattr(fc, tier), line_dash="dot", line_color=color,
-                      annotation_text=label, annotation_position="top left")
+                      annotation_text=label, annotation_position=where)
     fig.update_layout(
         title=f"{fc.kpi} for {fc.period} ({fc.slice}): to date and forecast as of "
               f"{fc.as_of.isoformat()}",
