@@ -102,3 +102,17 @@ def media_project(d: Path, *, n_users: int, days: int, seed: int, shocks=()) -> 
                     Pseudonymiser(KEY.encode()))
     con.close()
     return d
+
+
+def assert_close(realised: float, expected: float, se: float, what: str,
+                 z: float = 4.0) -> None:
+    """``realised`` within ``z`` standard errors ``se`` of ``expected``."""
+    assert se > 0, what
+    assert abs(realised - expected) < z * se, (
+        f"{what}: realised {realised:.5g}, expected {expected:.5g}, se {se:.3g}, "
+        f"z {(realised - expected) / se:.2f}")
+
+
+def files_of(path: Path) -> dict[str, bytes]:
+    """Every file of a folder by name, with its bytes."""
+    return {p.name: p.read_bytes() for p in sorted(path.iterdir())}

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from scipy.stats import spearmanr
 
+from conftest import assert_close, files_of
 from growthloop.core.config import default_config
 from growthloop.core.errors import InputError
 from growthloop.core.schema import (
@@ -43,7 +44,6 @@ from growthloop.simulate import (
 N_USERS = 60_000
 DAYS = 365
 START = dt.date(2025, 1, 1)
-Z = 4.0  # tolerance in standard errors
 
 
 @pytest.fixture(scope="module")
@@ -63,17 +63,7 @@ def _days_since_start(ts: pd.Series) -> np.ndarray:
     return ((ts - pd.Timestamp(START)) / pd.Timedelta(days=1)).to_numpy()
 
 
-def _assert_close(realised: float, expected: float, se: float, what: str) -> None:
-    assert se > 0, what
-    assert abs(realised - expected) < Z * se, (
-        f"{what}: realised {realised:.5g}, truth {expected:.5g}, se {se:.3g}, "
-        f"z {(realised - expected) / se:.2f}")
-
-
 # --- reproducibility and files -------------------------------------------------------------
-
-def _files(path: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(path.iterdir())}
 
 
 def test_same_seed_gives_identical_bytes_and_other_seed_differs(tmp_path: Path) -> None:
@@ -81,7 +71,7 @@ def test_same_seed_gives_identical_bytes_and_other_seed_differs(tmp_path: Path) 
     simulate(a, n_users=3_000, days=120, seed=11)
     simulate(b, n_users=3_000, days=120, seed=11)
     simulate(c, n_users=3_000, days=120, seed=12)
-    fa, fb, fc = _files(a), _files(b), _files(c)
+    fa, fb, fc = files_of(a), files_of(b), files_of(c)
     expected = {f"{t}.parquet" for t in TABLE_FILES} | {"truth.json"}
     assert set(fa) == expected
     assert fa == fb
@@ -325,11 +315,11 @@ def test_roi_targets_recovered_from_the_files(long_world) -> None:
     r = pd.DataFrame(rows)
     # a pair's value is heavy-tailed (a few heavy repeat buyers, BG/NBD r near 0.14): by
     # market and in all, the value realised over the value the targets promise for the
-    # spend is 1 within Z standard errors; pair by pair, realised ROI ranks like the targets
+    # spend is 1 within 4 standard errors; pair by pair, realised ROI ranks like the targets
     # (Spearman 0.64 to 0.87 over eight seeds)
     for what, g in [("all markets", r), *r.groupby("market")]:
         ratio = g.value.sum() / g.promised.sum()
-        _assert_close(ratio, 1.0, math.sqrt(g["var"].sum()) / g.promised.sum(),
+        assert_close(ratio, 1.0, math.sqrt(g["var"].sum()) / g.promised.sum(),
                       f"ROI realised / target, {what}")
     assert spearmanr(r.value / r.spend, r.target).statistic > 0.4
 
@@ -356,9 +346,9 @@ def test_paid_signups_follow_the_media_response(world: tuple[Path, dict],
         counts = np.bincount(got.day, minlength=DAYS)
         assert counts.sum() == t["signups_incremental"]
         # festival weeks carry more sign-ups than the model expects only by chance
-        _assert_close(counts.sum(), mu.sum(), math.sqrt(mu.sum()), f"sign-ups {key}")
+        assert_close(counts.sum(), mu.sum(), math.sqrt(mu.sum()), f"sign-ups {key}")
         q4 = slice(300, DAYS)
-        _assert_close(counts[q4].sum(), mu[q4].sum(), math.sqrt(mu[q4].sum()), f"Q4 {key}")
+        assert_close(counts[q4].sum(), mu[q4].sum(), math.sqrt(mu[q4].sum()), f"Q4 {key}")
 
 
 def test_funnel_step_rates_per_market(world: tuple[Path, dict],
@@ -379,7 +369,7 @@ def test_funnel_step_rates_per_market(world: tuple[Path, dict],
         for prev, step, key in steps:
             n = int(h[prev].sum())
             p = rates[key]
-            _assert_close(h[step][h[prev]].mean(), p, math.sqrt(p * (1 - p) / n),
+            assert_close(h[step][h[prev]].mean(), p, math.sqrt(p * (1 - p) / n),
                           f"{m} {key}")
 
 
@@ -400,9 +390,9 @@ def test_repeat_purchases_match_bgnbd(world: tuple[Path, dict],
                                                prm["b"])
         no_repeat[sel] = bgnbd_prob_no_repeat(length[sel], prm["r"], prm["alpha"])
     d = x - expected
-    _assert_close(x.mean(), expected.mean(), d.std() / math.sqrt(len(d)), "E[X(T)]")
+    assert_close(x.mean(), expected.mean(), d.std() / math.sqrt(len(d)), "E[X(T)]")
     zero = (x == 0).astype(float)
-    _assert_close(zero.mean(), no_repeat.mean(),
+    assert_close(zero.mean(), no_repeat.mean(),
                   math.sqrt((no_repeat * (1 - no_repeat)).sum()) / len(d), "P(X(T)=0)")
     for m, v in truth["repeat_purchases"]["repeat_within_365_days"].items():
         assert 0.2 < v < 0.4, m  # PLAN: repurchase rate about 30 %
@@ -419,7 +409,7 @@ def test_viral_coefficient(world: tuple[Path, dict], tables: dict[str, pd.DataFr
         sel = observed & (users.market == m).to_numpy()
         n_inv = invites.reindex(users.user_id[sel], fill_value=0).to_numpy()
         expected = k * (1 - np.exp(-(DAYS - t[sel]) / theta))
-        _assert_close(n_inv.mean(), expected.mean(), math.sqrt(expected.sum()) / sel.sum(),
+        assert_close(n_inv.mean(), expected.mean(), math.sqrt(expected.sum()) / sel.sum(),
                       f"viral k {m}")
     assert (refs.referral_ts.to_numpy() == users.set_index("user_id").loc[
         refs.invitee_id, "signup_ts"].to_numpy()).all()
@@ -433,10 +423,10 @@ def test_return_rate_per_market(world: tuple[Path, dict],
     for m, p in truth["fulfilment"]["return_probability"].items():
         sel = old & (o.market == m).to_numpy()
         n = int(sel.sum())
-        _assert_close((o.status[sel] == "returned").mean(), p, math.sqrt(p * (1 - p) / n),
+        assert_close((o.status[sel] == "returned").mean(), p, math.sqrt(p * (1 - p) / n),
                       f"return rate {m}")
     c = truth["fulfilment"]["cancel_probability"]["ID"]
-    _assert_close((o.status == "cancelled").mean(), c, math.sqrt(c * (1 - c) / len(o)),
+    assert_close((o.status == "cancelled").mean(), c, math.sqrt(c * (1 - c) / len(o)),
                   "cancel rate")
 
 
@@ -447,13 +437,13 @@ def test_content_completion_and_live_interaction(world: tuple[Path, dict],
     short = ev[ev.channel == "short_video"]
     views = int((short.event_type == "content_view").sum())
     p = truth["content"]["short_video_completion_rate"]
-    _assert_close((short.event_type == "content_complete").sum() / views, p,
+    assert_close((short.event_type == "content_complete").sum() / views, p,
                   math.sqrt(p * (1 - p) / views), "short-video completion")
     live = ev[ev.channel == "live_commerce"]
     live_views = live.session_id[live.event_type == "content_view"].unique()
     interacted = live.session_id[live.event_type == "live_interaction"].unique()
     p = truth["content"]["live_interaction_rate"]
-    _assert_close(len(interacted) / len(live_views), p,
+    assert_close(len(interacted) / len(live_views), p,
                   math.sqrt(p * (1 - p) / len(live_views)), "live interaction")
 
 
@@ -464,7 +454,7 @@ def test_nps_per_market(world: tuple[Path, dict], tables: dict[str, pd.DataFrame
     for m, nps in truth["nps"]["expected_nps"].items():
         score = s.score[s.market == m].to_numpy()
         c = np.where(score >= 9, 100.0, np.where(score <= 6, -100.0, 0.0))
-        _assert_close(c.mean(), nps, c.std() / math.sqrt(len(c)), f"NPS {m}")
+        assert_close(c.mean(), nps, c.std() / math.sqrt(len(c)), f"NPS {m}")
 
 
 def _group_ratio(y: np.ndarray, n: np.ndarray) -> tuple[float, float]:
@@ -488,7 +478,7 @@ def test_checkout_experiment_lift_on_conversion(world: tuple[Path, dict],
     rc, vc = _group_ratio(conv[~t], np.ones((~t).sum()))
     ratio = rt / rc
     se = ratio * math.sqrt(vt / rt**2 + vc / rc**2)
-    _assert_close(ratio, 1 + e["true_relative_lift"], se, "checkout_redesign lift")
+    assert_close(ratio, 1 + e["true_relative_lift"], se, "checkout_redesign lift")
     signup = tables["users"].set_index("user_id").loc[a.unit_id, "signup_ts"]
     assert (signup.to_numpy() == a.assigned_ts.to_numpy()).all()
     lo, hi = e["window_days"]
@@ -516,7 +506,7 @@ def test_free_shipping_experiment_lift_on_order_value(world: tuple[Path, dict],
     rc, vc = _group_ratio(per.y.to_numpy()[~treated], per.n.to_numpy()[~treated])
     ratio = rt / rc
     se = ratio * math.sqrt(vt / rt**2 + vc / rc**2)
-    _assert_close(ratio, 1 + e["true_relative_lift"], se, "free_shipping lift")
+    assert_close(ratio, 1 + e["true_relative_lift"], se, "free_shipping lift")
 
 
 def test_fx_round_trip_reproduces_generated_values(world: tuple[Path, dict],
@@ -589,7 +579,7 @@ def test_no_shocks_gives_the_files_of_a_world_without_them(tmp_path: Path) -> No
     truth = simulate(a, n_users=2_000, days=60, seed=11)
     simulate(b, n_users=2_000, days=60, seed=11, shocks=())
     simulate(c, n_users=2_000, days=60, seed=11, shocks=[])
-    assert _files(a) == _files(b) == _files(c)
+    assert files_of(a) == files_of(b) == files_of(c)
     assert "shocks" not in truth and "shock" not in truth["media_definitions"]
     assert not any("shock" in pair for pair in truth["media"].values())
 
@@ -635,13 +625,13 @@ def test_shock_halves_the_effectiveness_of_its_pair_from_its_date(
     # the ratio has variance 1 / E[n_a] + 1 / E[n_b] (delta method)
     e_b, e_a = before["signups_expected"], after["signups_expected"]
     rel_se = math.sqrt(1.0 / e_a + 1.0 / e_b)
-    _assert_close((n_a / mu[d:].sum()) / (n_b / mu[:d].sum()), 0.5, 0.5 * rel_se,
+    assert_close((n_a / mu[d:].sum()) / (n_b / mu[:d].sum()), 0.5, 0.5 * rel_se,
                   "effectiveness after / before the shock")
     # sign-ups per unit of spend after over before: what truth expects (about half; the
     # rest is saturation and seasonality), with the same standard error
     per_spend = (e_a / s_a) / (e_b / s_b)
     assert 0.4 < per_spend < 0.6
-    _assert_close((n_a / s_a) / (n_b / s_b), per_spend, per_spend * rel_se,
+    assert_close((n_a / s_a) / (n_b / s_b), per_spend, per_spend * rel_se,
                   "sign-ups per unit of spend after / before the shock")
 
 
@@ -662,7 +652,7 @@ def test_shock_leaves_spend_and_every_other_pair_as_they_were(
             assert np.all(now[key][d:] <= was[key][d:])
             # thinning keeps each of the n_a sign-ups with probability 0.5
             kept, n = now[key][d:].sum(), was[key][d:].sum()
-            _assert_close(kept, 0.5 * n, math.sqrt(0.25 * n), "kept of the planned sign-ups")
+            assert_close(kept, 0.5 * n, math.sqrt(0.25 * n), "kept of the planned sign-ups")
         else:
             assert np.array_equal(now[key], was[key]), key
             # the response, spend and sign-ups alike; only revenue (later draws) moves

@@ -21,13 +21,13 @@ import pyarrow.parquet as pq
 import pytest
 from scipy import stats
 
+from conftest import assert_close, files_of
 from growthloop.core.config import default_config
 from growthloop.core.errors import InputError
 from growthloop.simulate import Risk, parse_risk, simulate
 from growthloop.simulate.calendar import festival_multiplier
 from growthloop.simulate.risks import check_risks
 
-Z = 4.0
 START, DAYS, SEED = dt.date(2025, 1, 1), 120, 3
 DATE = dt.date(2025, 3, 1)  # day 59 of 120
 D = (DATE - START).days
@@ -40,17 +40,6 @@ CAC = Risk("cac", "DE", DATE, 1.6, "social_ads")
 # a festive quarter: 11.11, Black Friday, Cyber Monday, 12.12 and Christmas
 P_START, P_DAYS, P_SEED, P_USERS = dt.date(2025, 10, 1), 100, 5, 20_000
 PROMOTION = Risk("promotion", "ID", dt.date(2025, 10, 21), 1.0)
-
-
-def _assert_close(realised: float, expected: float, se: float, what: str) -> None:
-    assert se > 0, what
-    assert abs(realised - expected) < Z * se, (
-        f"{what}: realised {realised:.5g}, expected {expected:.5g}, se {se:.3g}, "
-        f"z {(realised - expected) / se:.2f}")
-
-
-def _files(path: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(path.iterdir())}
 
 
 def _table(out: Path, name: str) -> pd.DataFrame:
@@ -147,7 +136,7 @@ def test_no_risks_gives_the_files_of_a_world_without_them(tmp_path: Path) -> Non
     truth = simulate(a, n_users=2_000, days=60, seed=11)
     simulate(b, n_users=2_000, days=60, seed=11, risks=())
     simulate(c, n_users=2_000, days=60, seed=11, risks=[])
-    assert _files(a) == _files(b) == _files(c)
+    assert files_of(a) == files_of(b) == files_of(c)
     assert "risks" not in truth and "risk_definitions" not in truth
     assert "shock" not in truth["media_definitions"]
 
@@ -246,7 +235,7 @@ def test_fulfilment_risk_lowers_nps_with_the_usual_slow_threshold(
     # the per-answer change in points (0, 100 or 200 x 1/n): its standard error
     delta = 100.0 * (((pairs.score_plain >= 9) & ~(pairs.score_risk >= 9)).astype(float)
                      + ((pairs.score_risk <= 6) & ~(pairs.score_plain <= 6)).astype(float))
-    _assert_close(realised, drop, float(delta.std(ddof=1) / math.sqrt(len(pairs))),
+    assert_close(realised, drop, float(delta.std(ddof=1) / math.sqrt(len(pairs))),
                   "NPS points lost to the slower deliveries")
     assert worse > 0.05
 
@@ -264,7 +253,7 @@ def test_returns_risk_scales_the_return_rate_in_its_market(
     n = len(mature)
     assert n > 250
     rel_se = math.sqrt((1 - r1) / (n * r1) + (1 - r2) / (n * r2))
-    _assert_close(r2 / r1, 2.0, 2.0 * rel_se, "return rate with / without the risk")
+    assert_close(r2 / r1, 2.0, 2.0 * rel_se, "return rate with / without the risk")
     before = both[(both.market == "BR") & (both.t < D)]
     assert before.status_plain.equals(before.status_risk)
 
@@ -317,7 +306,7 @@ def test_churn_removes_the_later_orders_of_a_share_of_high_value_buyers(
     n, k = len(x), len(gone)
     assert record["high_value_orders_after"] == int(x.sum()) > 100
     sd = math.sqrt(k * (1 - k / n) * x.var(ddof=1))
-    _assert_close(record["orders_removed"], 0.5 * x.sum(), sd, "high-value orders removed")
+    assert_close(record["orders_removed"], 0.5 * x.sum(), sd, "high-value orders removed")
     # the KPIs named: revenue and buyers of ID after the date fall, repurchase rate too
     def kpis(o: pd.DataFrame) -> tuple[float, int, float]:
         m = o[(o.market == "ID") & (o.t >= D) & ~o.status.isin(["cancelled", "returned"])]
@@ -379,8 +368,8 @@ def test_cac_risk_makes_the_channel_bring_fewer_signups_for_the_same_spend(
     (plain, plain_truth), (risky, truth) = worlds["plain"], worlds["cac"]
     assert truth["risks"] == [{"kind": "cac", "market": "DE", "channel": "social_ads",
                                "date": "2025-03-01", "effective_start": "2025-03-01",
-                               "size": 1.6, "kpis": ["cac"], "media_pair": "DE|social_ads",
-                               "effectiveness": 0.625}]
+                               "size": 1.6, "kpis": ["cac", "cost_per_signup"],
+                               "media_pair": "DE|social_ads", "effectiveness": 0.625}]
     assert "shocks" not in truth and "shock" in truth["media_definitions"]
     shock = truth["media"]["DE|social_ads"]["shock"]
     assert shock["effectiveness_from"] == [["2025-03-01", 0.625]]
@@ -395,7 +384,7 @@ def test_cac_risk_makes_the_channel_bring_fewer_signups_for_the_same_spend(
     # each planned sign-up after the date is kept with probability 1 / 1.6
     kept, planned = n[D:].sum(), w[D:].sum()
     assert planned > 400
-    _assert_close(kept, planned / 1.6, math.sqrt(planned * 0.625 * 0.375), "sign-ups kept")
+    assert_close(kept, planned / 1.6, math.sqrt(planned * 0.625 * 0.375), "sign-ups kept")
     assert shock["after"]["signups_expected"] == pytest.approx(
         0.625 * shock["after"]["signups_planned"], rel=1e-12)
     # cost per paid sign-up after the date (the same spend): 1.6 times
@@ -411,7 +400,7 @@ def test_cac_risk_makes_the_channel_bring_fewer_signups_for_the_same_spend(
         return int((_days(first) >= D).sum())
     b0, b1 = new_customers(plain), new_customers(risky)
     assert b0 > 100
-    _assert_close(b0 / b1, 1.6, 1.6 * math.sqrt(1 / b0 + 1 / b1), "cac with / without the risk")
+    assert_close(b0 / b1, 1.6, 1.6 * math.sqrt(1 / b0 + 1 / b1), "cac with / without the risk")
 
 
 # --- promotion ----------------------------------------------------------------------------------
@@ -467,7 +456,7 @@ def test_promotion_risk_thins_signups_on_festival_days_only(
     # organic and owned seeds on a festival day are kept with probability 1 / f
     was, now = seeds["plain"]["ID", False], seeds["promotion"]["ID", False]
     p = 1.0 / f[fest]
-    _assert_close(now[fest].sum(), (was[fest] * p).sum(),
+    assert_close(now[fest].sum(), (was[fest] * p).sum(),
                   math.sqrt((was[fest] * p * (1 - p)).sum()), "organic seeds kept")
     paid_was, paid_now = seeds["plain"]["ID", True], seeds["promotion"]["ID", True]
     assert paid_now[fest].sum() < 0.9 * paid_was[fest].sum()
@@ -495,9 +484,9 @@ def test_promotion_risk_removes_the_festival_peak_of_signups_and_sessions(
     for k in ("signups", "sessions", "anonymous"):
         (was, _), (now, se) = lifts["plain"][k], lifts["promotion"][k]
         assert was > 1.15, (k, was)  # the festival peak without the risk
-        _assert_close(now, 1.0, now * se, f"{k} on festival peaks over normal days")
+        assert_close(now, 1.0, now * se, f"{k} on festival peaks over normal days")
     (was, se0), (now, se1) = lifts["plain"]["signups_DE"], lifts["promotion"]["signups_DE"]
-    _assert_close(now, was, math.hypot(now * se1, was * se0), "DE sign-up peak")
+    assert_close(now, was, math.hypot(now * se1, was * se0), "DE sign-up peak")
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -517,7 +506,7 @@ def test_simulate_command_plants_risks(tmp_path: Path) -> None:
     truth = json.loads((tmp_path / "o" / "truth.json").read_text())
     assert [(x["kind"], x["effective_start"], x["kpis"]) for x in truth["risks"]] == [
         ("fulfilment", "2025-03-01", ["fulfilment_time", "nps"]),
-        ("cac", "2025-02-01", ["cac"])]
+        ("cac", "2025-02-01", ["cac", "cost_per_signup"])]
     assert truth["risk_definitions"]["fulfilment"].startswith("orders placed in the market")
     bad = subprocess.run([EXE, "simulate", "--days", "60", "--risk", "cac:DE:2025-02-01:1.4",
                           "--out", "p"], cwd=tmp_path, capture_output=True, text=True,

@@ -87,7 +87,7 @@ SIZE_RANGES: dict[str, tuple[float, float, bool, bool, str]] = {
 }
 #: The catalog KPIs each kind is expected to move in its market.
 RISK_KPIS: dict[str, tuple[str, ...]] = {
-    "cac": ("cac",),
+    "cac": ("cac", "cost_per_signup"),
     "fulfilment": ("fulfilment_time", "nps"),
     "returns": ("return_rate",),
     "order_value": ("average_order_value", "revenue"),
