@@ -184,6 +184,22 @@ base = 1
 target = 2
 challenge = 3
 
+[[goals]]
+name = "nu_q1"
+kpi = "new_users"
+period = "2025-Q1"
+base = 1000
+target = 1100
+challenge = 1200
+
+[[goals]]
+name = "nu_q4"
+kpi = "new_users"
+period = "2025-Q4"
+base = 1000
+target = 1100
+challenge = 1200
+
 [decomposition]
 goal = "nu"
 quarterly_growth = 0.08
@@ -278,6 +294,7 @@ def test_sliced_goal_and_growth_needs(shop):
     assert total.current_quarter == "2025-Q3" and total.quarters_left == 1
     assert np.isnan(total["2025-Q4"])
     # the growth solves Q3 (1 + g) = target - Q1 - Q2 - Q3 for each cell
+    assert needs.status.isin(["on plan", "above plan"]).any()
     for r in needs.to_dict(orient="records"):
         if r["status"] in ("on plan", "above plan"):
             gap = r["target"] - r["2025-Q1"] - r["2025-Q2"] - r["2025-Q3"]
@@ -291,7 +308,8 @@ def test_sliced_goal_and_growth_needs(shop):
 def test_bad_goals(shop):
     b, cfg, _ = shop
     with pytest.raises(InputError, match=r"goal 'nope' is not in the project file; "
-                                         r"expected one of: nu, nu_id_q3, returns, users"):
+                                         r"expected one of: nu, nu_id_q3, returns, users, "
+                                         r"nu_q1, nu_q4"):
         goal_forecast(b, cfg, "nope")
     with pytest.raises(InputError, match=r"'active_users' .* is not additive over days"):
         goal_forecast(b, cfg, "users")
@@ -396,3 +414,27 @@ def test_cli_json_equals_the_library(shop, tmp_path, monkeypatch, capsys):
     assert code == 1 and "scenario 'budget+10': expected budget+N% or budget-N%" in err
     code, out, err = _main(capsys, "forecast", "--goal", "nu", "--scenario", "budget+10%")
     assert code == 1 and "growthloop mmm fit --by market" in err
+
+
+def test_a_period_already_over_is_its_actual(shop):
+    b, cfg, _ = shop
+    fc = goal_forecast(b, cfg, "nu_q1", as_of=AS_OF)
+    assert fc.days_left == 0 and fc.method == "none (the period is over)"
+    assert fc.projection == fc.low == fc.high == fc.actual > 0
+    assert fc.probabilities == {t: float(fc.actual >= getattr(fc, t))
+                                for t in ("base", "target", "challenge")}
+
+
+def test_a_period_ahead_is_forecast_from_the_history_before_as_of(shop):
+    """A quarter that starts after ``as_of``: the days between are forecast, not read as
+    zeros, and left out of the quarter; no data after ``as_of`` is used."""
+    b, cfg, _ = shop
+    day = date(2025, 8, 1)
+    q4 = goal_forecast(b, cfg, "nu_q4", as_of=day, needs=False)
+    year = goal_forecast(b, cfg, "nu", as_of=day, needs=False).trajectory.set_index("day")
+    assert q4.days_left == 92 and q4.actual is None and q4.method.startswith("ets(")
+    # the same model on the same history: Q4 is the year's forecast from October 1 on
+    assert q4.projection == pytest.approx(
+        year["mean"][date(2025, 12, 31)] - year["mean"][date(2025, 9, 30)], rel=1e-9)
+    assert q4.trajectory.day.iloc[0] == date(2025, 10, 1)
+    assert q4.low < q4.projection < q4.high

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -237,18 +237,23 @@ class _Paths:
 
 def _forecast_kpi(backend: BaseBackend, cfg: Config, k: KPI, goal: Goal, start: date,
                   cut: date, end: date, method: str, paths: int, seed: int,
-                  history_days: int) -> _Paths | None:
-    """The KPI at ``end`` per path, or None when the history is too short."""
+                  history_days: int, known: date) -> _Paths | None:
+    """The KPI at ``end`` per path, or None when the history is too short. The history
+    ends at ``known`` (the 'as of' day, never after ``cut``); the days from ``known`` to
+    the period's start are forecast too, and left out of the period."""
     measures = [k.measure] if k.kind == "value" else [k.numerator, k.denominator]
     h = (end - cut).days
-    hist = [_history(backend, cfg, m, goal, cut, history_days) for m in measures]
+    lead = (cut - known).days  # days forecast before the period starts
+    hist = [_history(backend, cfg, m, goal, known, history_days) for m in measures]
     if min(len(x) for x in hist) < MIN_DAYS:
         return None
     n = min(len(x) for x in hist)  # the measures' histories over the same days
     models = [fit(x.iloc[-n:], method) for x in hist]
-    shocks = joint_shocks(models, h, paths, seed) if len(models) > 1 else [None]
-    fcs = [mod.forecast(h, paths=paths, seed=seed, shocks=z)
+    shocks = joint_shocks(models, lead + h, paths, seed) if len(models) > 1 else [None]
+    fcs = [mod.forecast(lead + h, paths=paths, seed=seed, shocks=z)
            for mod, z in zip(models, shocks, strict=True)]
+    fcs = [replace(f, days=f.days[lead:], mean=f.mean[lead:], low=f.low[lead:],
+                   high=f.high[lead:], paths=f.paths[:, lead:]) for f in fcs]
     done = [_daily(backend, cfg, m, goal, start, cut) if cut > start
             else pd.Series(dtype=float) for m in measures]
     past_days = list(done[0].index)
@@ -262,6 +267,8 @@ def _forecast_kpi(backend: BaseBackend, cfg: Config, k: KPI, goal: Goal, start: 
 
     with np.errstate(all="ignore"):
         path_values = np.asarray(value(cum_paths), dtype=float)  # (paths, h)
+        if k.kind == "ratio":  # a path whose denominator runs out has no ratio
+            path_values = np.where(cum_paths[1] > 0, path_values, np.nan)
         mean_values = np.asarray(value(cum_mean), dtype=float)
         past_values = np.asarray(value(cum_done), dtype=float) if past_days else np.zeros(0)
     a = (1 - LEVEL) / 2
@@ -294,7 +301,8 @@ def goal_forecast(backend: BaseBackend, cfg: Config, goal: Goal | str,
     as_of = as_of or last
     status = goal_status(backend, cfg, goal, as_of)  # actual, tier; checks the direction
     p = parse_period(goal.period)
-    cut = min(max(as_of, p.start), p.end)
+    cut = min(max(as_of, p.start), p.end)  # the period's days done end here
+    known = min(as_of, cut)  # and the history the forecast may use
     h = (p.end - cut).days
     note, method_used, daily_mean, values = "", "none", None, None
     projection = low = high = probabilities = None
@@ -306,10 +314,12 @@ def goal_forecast(backend: BaseBackend, cfg: Config, goal: Goal | str,
             probabilities = _chances(np.array([status.actual]), goal)
     else:
         fc = _forecast_kpi(backend, cfg, k, goal, p.start, cut, p.end, method, paths, seed,
-                           history_days)
+                           history_days, known)
         if fc is None:
             note = (f"not enough history to forecast: fewer than {MIN_DAYS} days with data "
-                    f"before {cut.isoformat()}")
+                    f"before {known.isoformat()}")
+        elif not np.isfinite(fc.values).any():
+            note = "no forecast: every sample path's denominator runs out before the end"
         else:
             a = (1 - LEVEL) / 2
             values = fc.values[np.isfinite(fc.values)]
@@ -419,10 +429,12 @@ def growth_needs(backend: BaseBackend, cfg: Config, goal: Goal | str,
     rest_total = 0.0  # the goal's forecast over the current quarter's remaining days
     if rest > 0:
         if forecast_mean is None:
-            hist = _history(backend, cfg, k.measure, goal, cut, history_days)
+            known = min(as_of, cut)  # the history never reaches past as_of
+            lead = (cut - known).days
+            hist = _history(backend, cfg, k.measure, goal, known, history_days)
             if len(hist) >= MIN_DAYS:  # the mean only: no level offset to calibrate
                 forecast_mean = fit(hist, method, calibrated=False).forecast(
-                    rest, paths=1).mean
+                    lead + rest, paths=1).mean[lead:]
         rest_total = (k.scale * float(np.sum(forecast_mean[:rest]))
                       if forecast_mean is not None else math.nan)
     total = getattr(goal, tier)

@@ -63,13 +63,12 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
 from growthloop.core.errors import InputError
-from growthloop.core.festivals import WINDOWS, festival_dates
+from growthloop.models.anomaly import festival_keys
 
 __all__ = [
     "ETS_FORMS",
@@ -107,22 +106,11 @@ CV_WINDOW = 28
 # --------------------------------------------------------------------------- festivals
 
 
-@lru_cache(maxsize=64)
-def _year_festivals(year: int) -> tuple[tuple[str, date, int, int], ...]:
-    return tuple((name, day, *WINDOWS[name]) for name, day in festival_dates(year))
-
-
-def _festival_keys(days: Sequence[date]) -> list[frozenset[tuple[str, int]]]:
+def _festival_keys(days: Sequence[date]) -> list[tuple[tuple[str, int], ...]]:
     """Each day's festivals, with the day's offset from each one's date (empty: an
-    ordinary day)."""
-    keys = []
-    for d in days:
-        d = pd.Timestamp(d).date()
-        keys.append(frozenset(
-            (name, (d - day).days) for year in (d.year - 1, d.year, d.year + 1)
-            for name, day, before, after in _year_festivals(year)
-            if -before <= (d - day).days <= after))
-    return keys
+    ordinary day): ``models.anomaly.festival_keys`` at the daily grain."""
+    keys = festival_keys([pd.Timestamp(d).date() for d in days], "day")
+    return [k or () for k in keys]
 
 
 def festival_mask(days: Sequence[date]) -> np.ndarray:
@@ -156,7 +144,7 @@ def festival_lifts(history: pd.Series, days: Sequence[date]) -> np.ndarray:
         return lifts
     clean = clean_festivals(history).to_numpy()
     raw = history.to_numpy(dtype=float)
-    seen: dict[frozenset[tuple[str, int]], list[float]] = {}
+    seen: dict[tuple[tuple[str, int], ...], list[float]] = {}
     for key, a, c in zip(_festival_keys(list(history.index)), raw, clean, strict=True):
         if key and c > 0:
             seen.setdefault(key, []).append(a / c)
