@@ -457,7 +457,8 @@ def alert_series(backend: BaseBackend, cfg: Config, kpi: str, market: str, grain
         frames = _detection_frames(k, catalog(cfg), backend, cfg, start, as_of, cache)
     scopes = dict(frames[grain])
     if market not in scopes:
-        raise InputError(f"KPI {kpi!r} has no data for market {market!r}")
+        raise InputError(f"KPI {kpi!r} has no data for market {market!r}; expected one "
+                         f"of: {', '.join(scopes)}")
     starts = _starts(min(scopes["all"].period), as_of, grain)
     y, d = _series(scopes[market], starts, k)
     b = bands(y, d, starts, grain)
