@@ -49,8 +49,8 @@ from growthloop.core.config import Config
 from growthloop.core.dates import parse_day
 from growthloop.core.errors import InputError
 from growthloop.simulate.calendar import festival_multiplier
-from growthloop.simulate.params import OTHER, REGIONS, is_media_channel
-from growthloop.simulate.shocks import Shock, _check_date
+from growthloop.simulate.params import OTHER, REGIONS
+from growthloop.simulate.shocks import Shock, check_date, check_market, check_media_channel
 
 __all__ = [
     "HIGH_VALUE_SHARE",
@@ -138,27 +138,13 @@ def _check_kind(kind: str) -> str | None:
     return None
 
 
-def _check_market(market: str, config: Config) -> str | None:
-    markets = [m.code for m in config.markets]
-    if market not in markets:
-        return f"unknown market {market!r}; expected one of: {', '.join(markets)}"
-    return None
-
-
 def _check_channel(kind: str, channel: str | None, config: Config) -> str | None:
     """What is wrong with ``channel`` for a risk of ``kind``, or None."""
     if kind != "cac":
         return None if channel is None else f"kind {kind!r} takes no channel (only cac does)"
     if channel is None:
         return "kind 'cac' needs a channel: cac:MARKET:CHANNEL:YYYY-MM-DD:SIZE"
-    kinds = {c.name: c.kind for c in config.channels}
-    media = [name for name, k in kinds.items() if is_media_channel(name, k)]
-    if channel not in kinds:
-        return f"unknown channel {channel!r}; expected one of: {', '.join(kinds)}"
-    if channel not in media:
-        return (f"channel {channel!r} ({kinds[channel]}) has no spend, so no acquisition cost "
-                f"to raise; expected a channel with spend: {', '.join(media) or '(none)'}")
-    return None
+    return check_media_channel(channel, config, "acquisition cost to raise")
 
 
 def _check_size(kind: str, size: object, shown: str) -> str | None:
@@ -200,9 +186,9 @@ def _check_festival(risk: Risk, config: Config, start: dt.date, days: int) -> st
 
 def _problem(risk: Risk, config: Config, start: dt.date, days: int, shown: str) -> str | None:
     """The first thing wrong with ``risk`` in the order ``parse_risk`` documents, or None."""
-    return (_check_kind(risk.kind) or _check_market(risk.market, config)
+    return (_check_kind(risk.kind) or check_market(risk.market, config)
             or _check_channel(risk.kind, risk.channel, config)
-            or _check_date(risk.date, start, days) or _check_size(risk.kind, risk.size, shown)
+            or check_date(risk.date, start, days) or _check_size(risk.kind, risk.size, shown)
             or _check_festival(risk, config, start, days))
 
 
@@ -224,7 +210,7 @@ def parse_risk(text: str, config: Config, start: dt.date, days: int) -> Risk:
     kind, market = parts[0], parts[1]
     channel = parts[2] if len(parts) == 5 else None
     day, size_text = parts[-2], parts[-1]
-    if problem := (_check_kind(kind) or _check_market(market, config)
+    if problem := (_check_kind(kind) or check_market(market, config)
                    or _check_channel(kind, channel, config)):
         raise bad(problem)
     try:

@@ -34,6 +34,9 @@ __all__ = [
     "MAX_FACTOR",
     "SHOCK_FORM",
     "Shock",
+    "check_date",
+    "check_market",
+    "check_media_channel",
     "check_shocks",
     "effectiveness",
     "parse_shock",
@@ -60,24 +63,36 @@ class Shock:
                 "date": self.date.isoformat(), "factor": self.factor}
 
 
-def _check_pair(channel: str, market: str, config: Config) -> str | None:
-    """What is wrong with shocking ``channel`` in ``market``, or None."""
+def check_media_channel(channel: str, config: Config, lacks: str) -> str | None:
+    """What is wrong with ``channel`` as a channel with spend, or None; ``lacks`` says
+    what a channel without spend has nothing of."""
     kinds = {c.name: c.kind for c in config.channels}
     media = [name for name, kind in kinds.items() if is_media_channel(name, kind)]
     if channel not in kinds:
         return f"unknown channel {channel!r}; expected one of: {', '.join(kinds)}"
     if channel not in media:
-        return (f"channel {channel!r} ({kinds[channel]}) has no spend and no media response "
-                "to shock; expected a channel with spend: "
+        return (f"channel {channel!r} ({kinds[channel]}) has no spend and no {lacks}; "
+                "expected a channel with spend: "
                 f"{', '.join(media) or '(none in this configuration)'}")
+    return None
+
+
+def check_market(market: str, config: Config) -> str | None:
+    """What is wrong with ``market`` as one of the configuration's, or None."""
     markets = [m.code for m in config.markets]
     if market not in markets:
         return f"unknown market {market!r}; expected one of: {', '.join(markets)}"
     return None
 
 
-def _check_date(date: object, start: dt.date, days: int) -> str | None:
-    """What is wrong with a shock on ``date`` in the horizon, or None."""
+def _check_pair(channel: str, market: str, config: Config) -> str | None:
+    """What is wrong with shocking ``channel`` in ``market``, or None."""
+    return (check_media_channel(channel, config, "media response to shock")
+            or check_market(market, config))
+
+
+def check_date(date: object, start: dt.date, days: int) -> str | None:
+    """What is wrong with ``date`` as a day of the horizon, or None."""
     if not isinstance(date, dt.date) or isinstance(date, dt.datetime):
         return f"date {date!r} is not a date"
     last = start + dt.timedelta(days=days - 1)
@@ -116,7 +131,7 @@ def parse_shock(text: str, config: Config, start: dt.date, days: int) -> Shock:
         date = parse_day(day, "date")
     except InputError as e:
         raise bad(str(e)) from None
-    if problem := _check_date(date, start, days):
+    if problem := check_date(date, start, days):
         raise bad(problem)
     try:
         factor = float(factor_text)
@@ -135,7 +150,7 @@ def check_shocks(shocks: Iterable[Shock], config: Config, start: dt.date,
     for s in shocks:
         if not isinstance(s, Shock):
             raise InputError(f"shock {s!r}: expected a Shock(channel, market, date, factor)")
-        problem = (_check_pair(s.channel, s.market, config) or _check_date(s.date, start, days)
+        problem = (_check_pair(s.channel, s.market, config) or check_date(s.date, start, days)
                    or _check_factor(s.factor, repr(s.factor)))
         if problem:
             raise InputError(f"shock {s}: {problem}")
